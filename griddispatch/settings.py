@@ -1,0 +1,92 @@
+"""Runtime settings, read from `GRIDDISPATCH_*` environment variables.
+
+The defaults run everything on one machine: SQLite and a nats-server under
+the data folder, and the local Bot API server when no Telegram token is set.
+"""
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_NATS_PORT = 14222
+DEFAULT_BOT_API_PORT = 18081
+DEFAULT_HTTP_PORT = 18080
+
+
+class Settings(BaseSettings):
+    """Settings of every griddispatch process."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDDISPATCH_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Folder for the embedded database, JetStream files and the file store.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; empty means SQLite at DATA_DIR/griddispatch.sqlite3.",
+    )
+    nats_url: str | None = Field(
+        default=None,
+        description="External NATS server URL; empty means start an embedded nats-server.",
+    )
+    nats_port: int = Field(
+        default=DEFAULT_NATS_PORT,
+        description="Port of the embedded nats-server on 127.0.0.1.",
+    )
+    bot_api_port: int = Field(
+        default=DEFAULT_BOT_API_PORT,
+        description="Port of the local Bot API server, used when no Telegram token is set.",
+    )
+    telegram_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="TELEGRAM_BOT_TOKEN",
+        description="Telegram bot token; empty means use the local Bot API server.",
+    )
+    telegram_api_url: str | None = Field(
+        default=None,
+        description="Base URL of a Bot API server other than api.telegram.org.",
+    )
+    sweep_interval_s: float = Field(default=15.0, gt=0, description="Seconds between sweeps.")
+    remind_after_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Extra wait after the acknowledge deadline before the reminder, in seconds.",
+    )
+    escalate_after_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Seconds after the reminder before a task goes to the grid leader.",
+    )
+    default_ack_within_s: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="Acknowledge deadline of a directive or lead that sets none, in seconds.",
+    )
+    load_example_registry: bool = Field(
+        default=True,
+        description="Load the Ordos example registry when `up` finds an empty database.",
+    )
+    log_level: str = Field(default="INFO", description="Root log level.")
+    locale: str = Field(
+        default="zh_CN", description="Language of command output for users: zh_CN or en."
+    )
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to SQLite in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'griddispatch.sqlite3').resolve()}"
+
+    @cached_property
+    def resolved_nats_url(self) -> str:
+        """Return the NATS URL, defaulting to the embedded server's address."""
+        return self.nats_url or f"nats://127.0.0.1:{self.nats_port}"
+
+
+# The token the bot uses against the local Bot API server. It is not a secret:
+# that server accepts any well-formed token and reaches nothing outside.
+LOCAL_BOT_TOKEN = "1000000001:griddispatch-local-bot"
