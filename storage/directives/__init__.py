@@ -1,0 +1,1 @@
+"""Directives (监管指令) from the command centre."""

@@ -1,0 +1,139 @@
+"""Accepting a directive: de-duplicate, resolve its target, create its tasks."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from griddispatch.errors import NotFoundError
+from griddispatch.messages import DirectiveMessage, Target, TargetKind
+from storage.db import Database
+from storage.directives.models import Directive
+from storage.escalation.policy import EscalationPolicy
+from storage.registry import queries
+from storage.registry.models import Division, Inspector
+from storage.tasks.models import Task
+from storage.tasks.service import NewTask, create_task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The outcome of accepting a directive or lead."""
+
+    record_id: int
+    task_ids: list[int]
+    created: bool
+    routing: str = ""
+
+
+async def _existing(session: AsyncSession, message_id: str) -> Accepted | None:
+    directive = await session.scalar(select(Directive).where(Directive.message_id == message_id))
+    if directive is None:
+        return None
+    task_ids = await session.scalars(
+        select(Task.id).where(Task.directive_id == directive.id).order_by(Task.id)
+    )
+    return Accepted(record_id=directive.id, task_ids=list(task_ids), created=False)
+
+
+async def resolve_target(session: AsyncSession, target: Target) -> list[Inspector]:
+    """Return the inspectors a directive target stands for.
+
+    Raises NotFoundError naming the target when it matches nothing or nobody.
+    """
+    inspectors = await _resolve(session, target)
+    if not inspectors:
+        raise NotFoundError(
+            f"{target.kind.value} {target.code!r} has no inspector to assign; "
+            "check the code against the registry"
+        )
+    return inspectors
+
+
+async def _resolve(session: AsyncSession, target: Target) -> list[Inspector]:
+    if target.kind is TargetKind.INSPECTOR:
+        inspector = await queries.inspector_by_code(session, target.code)
+        return [inspector] if inspector else []
+    if target.kind is TargetKind.SUBJECT:
+        subject = await queries.subject_by_identifier(session, target.code)
+        if subject is None or subject.inspector_id is None:
+            return []
+        inspector = await session.get(Inspector, subject.inspector_id)
+        return [inspector] if inspector else []
+    if await session.get(Division, target.code) is None:
+        return []
+    grid_codes = await queries.grids_below(session, target.code)
+    inspectors: list[Inspector] = []
+    for grid_code in grid_codes:
+        inspectors.extend(await queries.grid_inspectors(session, grid_code))
+    return inspectors
+
+
+async def accept_directive(
+    db: Database, message: DirectiveMessage, *, policy: EscalationPolicy, now: datetime
+) -> Accepted:
+    """Store a directive and one task per resolved inspector, unless it was seen before.
+
+    A directive whose message id is already stored returns the stored outcome
+    with `created=False`, also when a concurrent dispatcher won the race.
+    """
+    try:
+        async with db.transaction() as session:
+            existing = await _existing(session, message.message_id)
+            if existing is not None:
+                return existing
+            return await _create(session, message, policy=policy, now=now)
+    except IntegrityError:
+        log.info("directive already stored by a concurrent consumer message=%s", message.message_id)
+        async with db.reading() as session:
+            existing = await _existing(session, message.message_id)
+        if existing is None:
+            raise
+        return existing
+
+
+async def _create(
+    session: AsyncSession, message: DirectiveMessage, *, policy: EscalationPolicy, now: datetime
+) -> Accepted:
+    inspectors = await resolve_target(session, message.target)
+    ack_within_s = message.ack_within_s or policy.default_ack_within_s
+    directive = Directive(
+        message_id=message.message_id,
+        title=message.title,
+        body=message.body,
+        priority=message.priority.value,
+        target_kind=message.target.kind.value,
+        target_code=message.target.code,
+        issued_by=message.issued_by,
+        ack_within_s=ack_within_s,
+        created_at=now,
+    )
+    session.add(directive)
+    await session.flush()
+
+    task_ids = []
+    for inspector in inspectors:
+        spec = NewTask(
+            kind="directive",
+            inspector_id=inspector.id,
+            title=message.title,
+            body=message.body,
+            priority=message.priority.value,
+            routing=message.target.kind.value,
+            ack_within_s=ack_within_s,
+            directive_id=directive.id,
+        )
+        task = await create_task(session, spec, remind_after_s=policy.remind_after_s, now=now)
+        task_ids.append(task.id)
+    log.info(
+        "directive accepted directive=%s message=%s tasks=%d",
+        directive.id,
+        message.message_id,
+        len(task_ids),
+    )
+    return Accepted(record_id=directive.id, task_ids=task_ids, created=True)

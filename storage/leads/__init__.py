@@ -1,0 +1,1 @@
+"""Risk leads (问题线索) injected by monitoring hooks."""

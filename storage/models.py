@@ -1,0 +1,23 @@
+"""Imports every model so `Base.metadata` knows all tables (for Alembic and tests)."""
+
+from storage.base import Base
+from storage.directives.models import Directive
+from storage.leads.models import Lead
+from storage.outbox.models import OutboxMessage
+from storage.registry.models import Division, Inspector, Invite, Subject
+from storage.tasks.models import Task, TaskEvent
+from storage.telegram.models import Delivery
+
+__all__ = [
+    "Base",
+    "Delivery",
+    "Directive",
+    "Division",
+    "Inspector",
+    "Invite",
+    "Lead",
+    "OutboxMessage",
+    "Subject",
+    "Task",
+    "TaskEvent",
+]

@@ -1,0 +1,1 @@
+"""The transactional outbox: messages committed with the state change that caused them."""

@@ -1,0 +1,1 @@
+"""Tasks (任务), their state machine and their append-only event trail."""

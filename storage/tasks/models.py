@@ -1,0 +1,56 @@
+"""Task and task event tables."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.base import Base, BigId, UTCDateTime
+
+
+class Task(Base):
+    """One piece of work for one inspector, created from a directive or a lead.
+
+    `next_step_at` is the time of the next escalation step; the worker sweeps
+    tasks whose time has come, so no deadline lives only in memory.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("directive_id", "inspector_id"),
+        Index("ix_tasks_due_steps", "next_step_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    directive_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("directives.id"))
+    lead_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    inspector_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspectors.id"), index=True)
+    subject_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("subjects.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(16))
+    routing: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    ack_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    escalation_step: Mapped[int] = mapped_column(Integer, default=0)
+    next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TaskEvent(Base):
+    """One entry of a task's trail: who did what, when. Rows are only ever inserted."""
+
+    __tablename__ = "task_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("tasks.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    actor_inspector_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("inspectors.id"))
+    actor: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

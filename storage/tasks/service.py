@@ -1,0 +1,265 @@
+"""Services that create tasks and change their state.
+
+Every change writes the task, its trail entry and the outbox messages it
+causes in the caller's transaction, so they commit or roll back together.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from griddispatch import subjects
+from griddispatch.errors import NotFoundError, PermissionDeniedError
+from griddispatch.messages import Notification, NotificationKind, TaskEventMessage
+from storage.db import Database
+from storage.outbox.service import enqueue
+from storage.registry.models import Inspector
+from storage.registry.queries import grid_leader_of
+from storage.tasks.models import Task, TaskEvent
+from storage.tasks.states import OPEN_STATES, TaskAction, TaskState, next_state
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "system"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who causes a change: an inspector, or a named system component."""
+
+    label: str
+    inspector_id: int | None = None
+
+    @classmethod
+    def inspector(cls, inspector: Inspector) -> "Actor":
+        return cls(label=f"inspector:{inspector.code}", inspector_id=inspector.id)
+
+
+SYSTEM = Actor(label=SYSTEM_ACTOR)
+
+
+async def record_event(
+    session: AsyncSession,
+    task: Task,
+    *,
+    kind: str,
+    actor: Actor,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> TaskEvent:
+    """Append a trail entry and queue its `gd.event.task.<kind>` message."""
+    event = TaskEvent(
+        task_id=task.id,
+        kind=kind,
+        state=task.state,
+        actor=actor.label,
+        actor_inspector_id=actor.inspector_id,
+        at=now,
+        detail=detail or {},
+    )
+    session.add(event)
+    await session.flush()
+
+    message = TaskEventMessage(
+        event_id=event.id,
+        task_id=task.id,
+        kind=kind,
+        state=task.state,
+        actor=actor.label,
+        at=now,
+        detail=event.detail,
+    )
+    enqueue(
+        session,
+        subject=subjects.task_event_subject(kind),
+        msg_id=f"event-{event.id}",
+        payload=message.model_dump(mode="json"),
+        now=now,
+    )
+    return event
+
+
+def notify(
+    session: AsyncSession, task: Task, *, inspector_id: int, kind: NotificationKind, now: datetime
+) -> str:
+    """Queue a Telegram notification about `task` for one inspector; return its id."""
+    notification_id = f"{kind.value}-{task.id}-{inspector_id}-{uuid.uuid4().hex[:12]}"
+    notification = Notification(
+        notification_id=notification_id, kind=kind, task_id=task.id, inspector_id=inspector_id
+    )
+    enqueue(
+        session,
+        subject=subjects.notify_subject(inspector_id),
+        msg_id=notification_id,
+        payload=notification.model_dump(mode="json"),
+        now=now,
+    )
+    return notification_id
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """What a task is created from."""
+
+    kind: str
+    inspector_id: int
+    title: str
+    body: str
+    priority: str
+    routing: str
+    ack_within_s: float
+    directive_id: int | None = None
+    lead_id: int | None = None
+    subject_id: int | None = None
+
+
+async def create_task(
+    session: AsyncSession, spec: NewTask, *, remind_after_s: float, now: datetime
+) -> Task:
+    """Create a task in state NEW, its first trail entry and its notification."""
+    ack_due_at = now + timedelta(seconds=spec.ack_within_s)
+    task = Task(
+        kind=spec.kind,
+        directive_id=spec.directive_id,
+        lead_id=spec.lead_id,
+        inspector_id=spec.inspector_id,
+        subject_id=spec.subject_id,
+        title=spec.title,
+        body=spec.body,
+        priority=spec.priority,
+        routing=spec.routing,
+        state=TaskState.NEW.value,
+        ack_due_at=ack_due_at,
+        escalation_step=0,
+        next_step_at=ack_due_at + timedelta(seconds=remind_after_s),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(task)
+    await session.flush()
+
+    await record_event(
+        session, task, kind="created", actor=SYSTEM, now=now, detail={"routing": spec.routing}
+    )
+    notify(
+        session, task, inspector_id=spec.inspector_id, kind=NotificationKind.TASK_ASSIGNED, now=now
+    )
+    log.info(
+        "task created task=%s inspector=%s directive=%s lead=%s",
+        task.id,
+        spec.inspector_id,
+        spec.directive_id,
+        spec.lead_id,
+    )
+    return task
+
+
+async def _may_act(session: AsyncSession, task: Task, inspector: Inspector) -> bool:
+    """Return whether `inspector` is the task's assignee or the assignee's grid leader."""
+    if task.inspector_id == inspector.id:
+        return True
+    leader = await grid_leader_of(session, task.inspector_id)
+    return leader is not None and leader.id == inspector.id
+
+
+async def act_on_task(
+    db: Database,
+    *,
+    task_id: int,
+    action: TaskAction,
+    inspector_id: int,
+    now: datetime,
+    reason: str | None = None,
+) -> Task:
+    """Apply an inspector's action to a task after checking they may act on it.
+
+    Raises NotFoundError for an unknown task or inspector, PermissionDeniedError
+    when the inspector is neither the assignee nor their grid leader, and
+    IllegalTransitionError when the task's state does not allow the action.
+    """
+    async with db.transaction() as session:
+        task = await _load_for_update(session, task_id)
+        inspector = await session.get(Inspector, inspector_id)
+        if inspector is None:
+            raise NotFoundError(f"inspector {inspector_id} not found")
+        if not await _may_act(session, task, inspector):
+            raise PermissionDeniedError(
+                f"inspector {inspector.code} is not assigned to task {task_id} "
+                "and does not lead its grid"
+            )
+
+        task.state = next_state(task.state, action).value
+        task.updated_at = now
+        if task.state != TaskState.NEW.value:
+            task.next_step_at = None
+        if action is TaskAction.DECLINE:
+            task.decline_reason = reason
+
+        detail = {"reason": reason} if reason else {}
+        await record_event(
+            session,
+            task,
+            kind=_EVENT_OF_ACTION[action],
+            actor=Actor.inspector(inspector),
+            now=now,
+            detail=detail,
+        )
+        notify(
+            session,
+            task,
+            inspector_id=task.inspector_id,
+            kind=NotificationKind.TASK_UPDATED,
+            now=now,
+        )
+        log.info("task %s task=%s inspector=%s", action.value, task_id, inspector.id)
+        return task
+
+
+_EVENT_OF_ACTION = {
+    TaskAction.ACKNOWLEDGE: "acknowledged",
+    TaskAction.DECLINE: "declined",
+    TaskAction.SUBMIT: "submitted",
+    TaskAction.CLOSE: "closed",
+    TaskAction.CANCEL: "cancelled",
+    TaskAction.REASSIGN: "reassigned",
+}
+
+
+async def _load_for_update(session: AsyncSession, task_id: int) -> Task:
+    """Load a task and lock its row until the transaction ends (PostgreSQL)."""
+    task = await session.scalar(select(Task).where(Task.id == task_id).with_for_update())
+    if task is None:
+        raise NotFoundError(f"task {task_id} not found; check the task id")
+    return task
+
+
+async def get_task(db: Database, task_id: int) -> Task:
+    """Return one task. Raises NotFoundError if there is none with that id."""
+    async with db.reading() as session:
+        task = await session.get(Task, task_id)
+        if task is None:
+            raise NotFoundError(f"task {task_id} not found; check the task id")
+        return task
+
+
+async def list_tasks(db: Database, *, open_only: bool, limit: int = 500) -> list[Task]:
+    """Return tasks, newest first, optionally only those still open."""
+    query = select(Task).order_by(Task.id.desc()).limit(limit)
+    if open_only:
+        query = query.where(Task.state.in_([state.value for state in OPEN_STATES]))
+    async with db.reading() as session:
+        return list(await session.scalars(query))
+
+
+async def trail(db: Database, task_id: int) -> list[TaskEvent]:
+    """Return a task's trail in the order it happened."""
+    async with db.reading() as session:
+        rows = await session.scalars(
+            select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id)
+        )
+        return list(rows)

@@ -1,0 +1,65 @@
+"""The task state machine: the only definition of which state changes are legal."""
+
+from enum import StrEnum
+
+from griddispatch.errors import IllegalTransitionError
+
+
+class TaskState(StrEnum):
+    """Where a task stands."""
+
+    NEW = "new"  # 待签收: delivered or being delivered, not yet acknowledged
+    ACKNOWLEDGED = "acknowledged"  # 已签收
+    DECLINED = "declined"  # 无法执行: handed back for reassignment
+    SUBMITTED = "submitted"  # 已提交结果
+    CLOSED = "closed"  # 已办结
+    CANCELLED = "cancelled"  # 已撤销
+
+
+class TaskAction(StrEnum):
+    """Something that changes a task's state."""
+
+    ACKNOWLEDGE = "acknowledge"
+    DECLINE = "decline"
+    SUBMIT = "submit"
+    CLOSE = "close"
+    CANCEL = "cancel"
+    REASSIGN = "reassign"
+
+
+OPEN_STATES = frozenset({TaskState.NEW, TaskState.ACKNOWLEDGED, TaskState.DECLINED})
+
+_TRANSITIONS: dict[tuple[TaskState, TaskAction], TaskState] = {
+    (TaskState.NEW, TaskAction.ACKNOWLEDGE): TaskState.ACKNOWLEDGED,
+    (TaskState.NEW, TaskAction.DECLINE): TaskState.DECLINED,
+    (TaskState.NEW, TaskAction.CANCEL): TaskState.CANCELLED,
+    (TaskState.NEW, TaskAction.REASSIGN): TaskState.NEW,
+    (TaskState.ACKNOWLEDGED, TaskAction.SUBMIT): TaskState.SUBMITTED,
+    (TaskState.ACKNOWLEDGED, TaskAction.DECLINE): TaskState.DECLINED,
+    (TaskState.ACKNOWLEDGED, TaskAction.CANCEL): TaskState.CANCELLED,
+    (TaskState.DECLINED, TaskAction.REASSIGN): TaskState.NEW,
+    (TaskState.DECLINED, TaskAction.CANCEL): TaskState.CANCELLED,
+    (TaskState.SUBMITTED, TaskAction.CLOSE): TaskState.CLOSED,
+    (TaskState.SUBMITTED, TaskAction.CANCEL): TaskState.CANCELLED,
+}
+
+
+def next_state(current: str, action: TaskAction) -> TaskState:
+    """Return the state a task in `current` moves to under `action`.
+
+    Raises IllegalTransitionError when the action is not allowed from `current`.
+    """
+    state = TaskState(current)
+    target = _TRANSITIONS.get((state, action))
+    if target is None:
+        allowed = sorted(a.value for (s, a) in _TRANSITIONS if s == state)
+        raise IllegalTransitionError(
+            f"cannot {action.value} a task that is {state.value}; "
+            f"allowed from {state.value}: {', '.join(allowed) or 'nothing (final state)'}"
+        )
+    return target
+
+
+def is_open(state: str) -> bool:
+    """Return whether a task in `state` still needs someone to act."""
+    return TaskState(state) in OPEN_STATES

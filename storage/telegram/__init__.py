@@ -1,0 +1,1 @@
+"""What the bot sent to which chat, so task messages can be edited in place."""
