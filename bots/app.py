@@ -1,0 +1,97 @@
+"""The bot component: aiogram bot, durable update intake and notification delivery."""
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+
+from bots import delivery, updates
+from bots.handlers import start, tasks
+from griddispatch import subjects
+from griddispatch.clock import Clock
+from griddispatch.nats_connection import build_broker
+from griddispatch.streams import ensure_consumer, ensure_streams
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def create_bot(token: str, api_url: str | None) -> Bot:
+    """Create an aiogram Bot for `token`, talking to `api_url` when it is given."""
+    if api_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_url))
+        return Bot(token, session=session)
+    return Bot(token)
+
+
+def create_dispatcher() -> Dispatcher:
+    """Create the aiogram dispatcher with every handler router."""
+    dispatcher = Dispatcher()
+    dispatcher.include_routers(start.create_router(), tasks.create_router())
+    return dispatcher
+
+
+class BotService:
+    """Polls Telegram, handles stored updates and delivers notifications."""
+
+    def __init__(
+        self,
+        *,
+        nats_url: str,
+        db: Database,
+        clock: Clock,
+        token: str,
+        api_url: str | None,
+        poll_timeout_s: int = updates.POLL_TIMEOUT_S,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.bot = create_bot(token, api_url)
+        self.dispatcher = create_dispatcher()
+        self.broker = build_broker(nats_url, "griddispatch-bot")
+        self._poll_timeout_s = poll_timeout_s
+        self.poller: updates.UpdatePoller | None = None
+
+    async def start(self) -> None:
+        """Connect, check the token with getMe, and start polling and consuming."""
+        me = await self.bot.get_me()
+        await self.broker.connect()
+        js = self.broker.connection.jetstream()
+        await ensure_streams(js)
+        await ensure_consumer(
+            js,
+            stream=subjects.NOTIFY_STREAM,
+            durable=subjects.NOTIFY_CONSUMER,
+            filter_subject=subjects.NOTIFY_TELEGRAM_ANY,
+        )
+        await ensure_consumer(
+            js,
+            stream=subjects.TELEGRAM_UPDATES_STREAM,
+            durable=subjects.TELEGRAM_UPDATE_CONSUMER,
+            filter_subject=subjects.TELEGRAM_UPDATE_ANY,
+        )
+        updates.register(
+            self.broker,
+            bot=self.bot,
+            dispatcher=self.dispatcher,
+            js=js,
+            clock=self._clock,
+            handler_kwargs={"db": self._db, "clock": self._clock},
+        )
+        delivery.register(
+            self.broker,
+            delivery.DeliveryContext(bot=self.bot, db=self._db, js=js, clock=self._clock),
+        )
+        await self.broker.start()
+        self.poller = updates.UpdatePoller(self.bot, js, poll_timeout_s=self._poll_timeout_s)
+        self.poller.start()
+        log.info("bot started bot=%s username=%s", me.id, me.username)
+
+    async def stop(self) -> None:
+        """Stop polling and consuming, then close the HTTP session."""
+        if self.poller is not None:
+            await self.poller.stop()
+        await self.broker.stop()
+        await self.bot.session.close()
+        log.info("bot stopped")

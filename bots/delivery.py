@@ -1,0 +1,206 @@
+"""Delivering notifications from `gd.notify.telegram.*` to inspectors' chats.
+
+Each notification is rendered from the task as it is when it is sent. A
+notification whose id is already recorded as delivered is not sent again,
+so a redelivery after a crash shows up twice only if the crash fell between
+Telegram accepting the message and the delivery record being written.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from faststream.nats import NatsBroker, NatsMessage
+from nats.js import JetStreamContext
+
+from bots.texts import task_keyboard, task_text
+from griddispatch import subjects
+from griddispatch.clock import Clock
+from griddispatch.errors import NotFoundError
+from griddispatch.i18n import Translator, locale_for
+from griddispatch.messages import Notification, NotificationKind
+from griddispatch.settle import dead_letter, durable_subscriber, retry_or_dead_letter
+from storage.db import Database
+from storage.registry.models import Inspector
+from storage.tasks.views import TaskView, load_task_view
+from storage.telegram import service as telegram_records
+from storage.telegram.models import Delivery
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER_S = 60.0
+RETRY_DELAYS_S = (2.0, 10.0, 30.0, 120.0)
+TRANSIENT_ERRORS = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, OSError)
+
+
+@dataclass
+class DeliveryContext:
+    """What delivery needs: the bot, the database and the clock."""
+
+    bot: Bot
+    db: Database
+    js: JetStreamContext
+    clock: Clock
+
+
+async def _recipient(db: Database, inspector_id: int) -> Inspector | None:
+    async with db.reading() as session:
+        return await session.get(Inspector, inspector_id)
+
+
+async def _send_new(
+    context: DeliveryContext, notification: Notification, inspector: Inspector, view: TaskView
+) -> None:
+    assert inspector.telegram_chat_id is not None
+    _ = Translator(locale_for(inspector.language))
+    keyboard = task_keyboard(view, _) if view.inspector_id == inspector.id else None
+    sent = await context.bot.send_message(
+        inspector.telegram_chat_id, task_text(view, notification.kind, _), reply_markup=keyboard
+    )
+    await telegram_records.record_delivery(
+        context.db,
+        Delivery(
+            notification_id=notification.notification_id,
+            task_id=view.id,
+            inspector_id=inspector.id,
+            kind=notification.kind.value,
+            chat_id=sent.chat.id,
+            message_id=sent.message_id,
+            sent_at=context.clock.now(),
+        ),
+    )
+    log.info(
+        "notification sent notification=%s task=%s inspector=%s kind=%s",
+        notification.notification_id,
+        view.id,
+        inspector.id,
+        notification.kind.value,
+    )
+
+
+async def _edit_existing(context: DeliveryContext, view: TaskView) -> None:
+    """Re-render every message sent about the task, so no stale button stays active."""
+    for delivery in await telegram_records.task_messages(context.db, view.id):
+        inspector = await _recipient(context.db, delivery.inspector_id)
+        _ = Translator(locale_for(inspector.language if inspector else None))
+        own = delivery.inspector_id == view.inspector_id
+        try:
+            await context.bot.edit_message_text(
+                text=task_text(view, NotificationKind(delivery.kind), _),
+                chat_id=delivery.chat_id,
+                message_id=delivery.message_id,
+                reply_markup=task_keyboard(view, _) if own else None,
+            )
+        except TelegramBadRequest as exc:
+            if "message is not modified" in exc.message:
+                continue
+            log.warning(
+                "edit failed task=%s chat_message=%s error=%s",
+                view.id,
+                delivery.message_id,
+                exc.message,
+            )
+
+
+async def deliver(context: DeliveryContext, notification: Notification) -> None:
+    """Send or apply one notification. Raises Telegram errors that deserve a retry."""
+    if await telegram_records.is_delivered(context.db, notification.notification_id):
+        log.info("notification already delivered notification=%s", notification.notification_id)
+        return
+    try:
+        view = await load_task_view(context.db, notification.task_id)
+    except NotFoundError:
+        log.error(
+            "notification for unknown task dropped notification=%s task=%s",
+            notification.notification_id,
+            notification.task_id,
+        )
+        return
+
+    if notification.kind is NotificationKind.TASK_UPDATED:
+        await _edit_existing(context, view)
+        return
+
+    inspector = await _recipient(context.db, notification.inspector_id)
+    if inspector is None or inspector.telegram_chat_id is None:
+        await telegram_records.record_not_delivered(
+            context.db,
+            task_id=view.id,
+            inspector_id=notification.inspector_id,
+            reason="not bound to Telegram",
+            now=context.clock.now(),
+        )
+        log.warning(
+            "inspector not bound to telegram, notification not sent task=%s inspector=%s",
+            view.id,
+            notification.inspector_id,
+        )
+        return
+    await _send_with_flood_wait(context, notification, inspector, view)
+
+
+async def _send_with_flood_wait(
+    context: DeliveryContext, notification: Notification, inspector: Inspector, view: TaskView
+) -> None:
+    """Send, waiting out a 429's retry_after once; a 403 marks the inspector unreachable."""
+    try:
+        try:
+            await _send_new(context, notification, inspector, view)
+        except TelegramRetryAfter as exc:
+            wait_s = min(float(exc.retry_after), MAX_RETRY_AFTER_S)
+            log.info("telegram rate limit, retrying in %.0f s inspector=%s", wait_s, inspector.id)
+            await asyncio.sleep(wait_s)
+            await _send_new(context, notification, inspector, view)
+    except TelegramForbiddenError as exc:
+        await telegram_records.mark_unreachable(context.db, inspector.id)
+        await telegram_records.record_not_delivered(
+            context.db,
+            task_id=view.id,
+            inspector_id=inspector.id,
+            reason=f"telegram refused: {exc.message}",
+            now=context.clock.now(),
+        )
+
+
+def register(broker: NatsBroker, context: DeliveryContext) -> None:
+    """Attach the notification consumer to `broker`."""
+
+    @durable_subscriber(
+        broker,
+        subject=subjects.NOTIFY_TELEGRAM_ANY,
+        stream=subjects.NOTIFY_STREAM,
+        durable=subjects.NOTIFY_CONSUMER,
+        title="telegram notifications",
+        description="Tasks to deliver, reminders and escalations for one inspector each.",
+    )
+    async def on_notification(message: NatsMessage) -> None:
+        await _handle(context, message)
+
+
+async def _handle(context: DeliveryContext, message: NatsMessage) -> None:
+    now = context.clock.now()
+    consumer = subjects.NOTIFY_CONSUMER
+    try:
+        notification = Notification.model_validate_json(message.body)
+    except ValueError as exc:
+        reason = f"invalid notification: {exc}"
+        await dead_letter(context.js, message, consumer=consumer, reason=reason, now=now)
+        return
+    try:
+        await deliver(context, notification)
+    except Exception as exc:
+        if not isinstance(exc, TRANSIENT_ERRORS):
+            log.exception("notification failed notification=%s", notification.notification_id)
+        await retry_or_dead_letter(
+            context.js, message, consumer=consumer, error=exc, now=now, delays_s=RETRY_DELAYS_S
+        )
+        return
+    await message.ack()

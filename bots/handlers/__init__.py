@@ -1,0 +1,1 @@
+"""Update handlers of the inspector bot, one router per module."""

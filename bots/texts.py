@@ -1,0 +1,113 @@
+"""Rendering task messages and keyboards, apart from the handlers that send them."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bots.callbacks import TaskButton, TaskCallback
+from griddispatch.i18n import Translator, mark
+from griddispatch.labels import KIND_LABELS, PRIORITY_LABELS, STATE_LABELS
+from griddispatch.messages import NotificationKind
+from storage.tasks.states import TaskState
+from storage.tasks.views import TaskView
+
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
+TELEGRAM_TEXT_LIMIT = 4096
+ELLIPSIS = "…"
+
+# Common reasons offered when an inspector cannot do a task; index is the callback value.
+DECLINE_REASONS = (
+    mark("Not in my area"),
+    mark("Cannot reach the subject"),
+    mark("On leave or on another assignment"),
+    mark("Other reason"),
+)
+
+HEADERS = {
+    NotificationKind.TASK_ASSIGNED: mark("New task"),
+    NotificationKind.TASK_UPDATED: mark("Task"),
+    NotificationKind.REMINDER: mark("Reminder: task not yet acknowledged"),
+    NotificationKind.ESCALATED: mark("Escalated: task not acknowledged in time"),
+}
+
+
+def local_time(moment: datetime) -> str:
+    """Format a moment in China Standard Time, as inspectors read clocks."""
+    return moment.astimezone(LOCAL_ZONE).strftime("%Y-%m-%d %H:%M")
+
+
+def fit(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> str:
+    """Cut `text` to Telegram's length limit, marking the cut with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(ELLIPSIS)] + ELLIPSIS
+
+
+def task_text(view: TaskView, kind: NotificationKind, _: Translator) -> str:
+    """Render a task message as the inspector (or their leader) sees it now."""
+    lines = [f"【{_(HEADERS[kind])}】#{view.id} {view.title}"]
+    lines.append(
+        _(
+            "Type: {kind} | Priority: {priority}",
+            kind=_(KIND_LABELS.get(view.kind, view.kind)),
+            priority=_(PRIORITY_LABELS.get(view.priority, view.priority)),
+        )
+    )
+    if view.subject_name:
+        lines.append(_("Subject: {name}", name=view.subject_name))
+    if kind is NotificationKind.ESCALATED:
+        lines.append(_("Assignee: {name} ({grid})", name=view.inspector_name, grid=view.grid_name))
+    if view.body:
+        lines.extend(["", view.body, ""])
+    lines.append(_("Acknowledge by: {deadline}", deadline=local_time(view.ack_due_at)))
+    lines.append(_("State: {state}", state=_(STATE_LABELS[view.state])))
+    if view.decline_reason:
+        lines.append(_("Reason: {reason}", reason=view.decline_reason))
+    return fit("\n".join(lines))
+
+
+def task_keyboard(view: TaskView, _: Translator) -> InlineKeyboardMarkup | None:
+    """Return the buttons for a task's current state, or None when nothing is left to tap."""
+    if view.state != TaskState.NEW.value:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=_("Acknowledge"),
+                    callback_data=TaskCallback(
+                        task_id=view.id, button=TaskButton.ACKNOWLEDGE
+                    ).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=_("Cannot carry out"),
+                    callback_data=TaskCallback(task_id=view.id, button=TaskButton.DECLINE).pack(),
+                ),
+            ]
+        ]
+    )
+
+
+def decline_keyboard(task_id: int, _: Translator) -> InlineKeyboardMarkup:
+    """Return one button per common decline reason, plus a way back."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=_(reason),
+                callback_data=TaskCallback(
+                    task_id=task_id, button=TaskButton.DECLINE_REASON, reason=index
+                ).pack(),
+            )
+        ]
+        for index, reason in enumerate(DECLINE_REASONS)
+    ]
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text=_("Back"),
+                callback_data=TaskCallback(task_id=task_id, button=TaskButton.BACK).pack(),
+            )
+        ]
+    )
+    return InlineKeyboardMarkup(inline_keyboard=rows)

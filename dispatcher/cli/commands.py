@@ -1,0 +1,260 @@
+"""What each `griddispatch` subcommand does. Output for users goes through the catalogs."""
+
+import argparse
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import select
+
+from bots.local_api.client import LocalBotApiControl
+from bots.texts import local_time
+from dispatcher.publish import publish_directive, publish_lead
+from dispatcher.up import load_example_registry, run_up
+from griddispatch.clock import SystemClock
+from griddispatch.durations import parse_duration
+from griddispatch.errors import NotFoundError
+from griddispatch.i18n import Translator
+from griddispatch.labels import STATE_LABELS
+from griddispatch.messages import DirectiveMessage, LeadMessage, LeadSubjectRef, Target, TargetKind
+from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
+from storage.db import Database
+from storage.directives.models import Directive
+from storage.leads.models import Lead
+from storage.migrate import upgrade
+from storage.registry.queries import inspector_by_code
+from storage.registry.service import create_invite, import_files
+from storage.tasks.models import Task
+from storage.tasks.service import list_tasks, trail
+from storage.tasks.views import load_task_view
+
+WAIT_FOR_TASKS_S = 15.0
+
+
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """Open the configured database, migrated to the latest schema."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+def _target(args: argparse.Namespace) -> Target:
+    for kind in TargetKind:
+        code = getattr(args, kind.value)
+        if code:
+            return Target(kind=kind, code=code)
+    raise AssertionError("argparse requires one target")
+
+
+def _ack_within(args: argparse.Namespace) -> float | None:
+    return parse_duration(args.ack_within) if args.ack_within else None
+
+
+async def _wait_for_tasks(
+    settings: Settings, record: type[Directive] | type[Lead], key: str, column: str
+) -> list[int] | None:
+    """Poll the database until the dispatcher stored the record; return its task ids."""
+    async with database(settings) as db:
+        deadline = asyncio.get_running_loop().time() + WAIT_FOR_TASKS_S
+        foreign_key = Task.directive_id if record is Directive else Task.lead_id
+        while asyncio.get_running_loop().time() < deadline:
+            async with db.reading() as session:
+                record_id = await session.scalar(
+                    select(record.id).where(getattr(record, column) == key)
+                )
+                if record_id is not None:
+                    ids = await session.scalars(select(Task.id).where(foreign_key == record_id))
+                    return list(ids)
+            await asyncio.sleep(0.2)
+    return None
+
+
+async def send_directive(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Publish a directive and report the tasks it became."""
+    message = DirectiveMessage(
+        message_id=args.message_id or f"cli-{uuid.uuid4()}",
+        target=_target(args),
+        title=args.title,
+        body=args.body,
+        priority=args.priority,
+        ack_within_s=_ack_within(args),
+        issued_by=args.issued_by,
+    )
+    ack = await publish_directive(settings.resolved_nats_url, message)
+    print(_("Directive sent: id {id}, stream sequence {seq}.", id=message.message_id, seq=ack.seq))
+    if args.no_wait:
+        return 0
+    task_ids = await _wait_for_tasks(settings, Directive, message.message_id, "message_id")
+    return _report_tasks(task_ids, _)
+
+
+async def send_lead(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Publish a lead and report the task it became."""
+    subject = LeadSubjectRef(credit_code=args.subject) if args.subject else None
+    message = LeadMessage(
+        message_id=args.message_id or f"cli-{uuid.uuid4()}",
+        source=args.source,
+        dedup_key=args.key,
+        title=args.title,
+        text=args.text,
+        severity=args.severity,
+        subject=subject,
+        grid_code=args.grid,
+        ack_within_s=_ack_within(args),
+    )
+    ack = await publish_lead(settings.resolved_nats_url, message)
+    print(_("Lead sent: id {id}, stream sequence {seq}.", id=message.message_id, seq=ack.seq))
+    if args.no_wait:
+        return 0
+    key = args.key or message.message_id
+    task_ids = await _wait_for_tasks(settings, Lead, key, "dedup_key")
+    return _report_tasks(task_ids, _)
+
+
+def _report_tasks(task_ids: list[int] | None, _: Translator) -> int:
+    if task_ids is None:
+        print(_("No tasks yet. Is `griddispatch up` running? Check the dead letters if it is."))
+        return 1
+    if not task_ids:
+        print(_("Accepted, but nobody was assigned: the lead waits in the triage queue."))
+        return 0
+    print(
+        _(
+            "{count} tasks created: {ids}",
+            count=len(task_ids),
+            ids=", ".join(f"#{task_id}" for task_id in task_ids),
+        )
+    )
+    return 0
+
+
+async def show_tasks(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Print tasks as a table."""
+    async with database(settings) as db:
+        tasks = await list_tasks(db, open_only=args.open, limit=args.limit)
+        print(_("ID | State | Assignee | Acknowledge by | Title"))
+        for task in tasks:
+            view = await load_task_view(db, task.id)
+            print(
+                f"#{view.id} | {_(STATE_LABELS[view.state])} | {view.inspector_name}"
+                f" ({view.inspector_code}) | {local_time(view.ack_due_at)} | {view.title}"
+            )
+        print(_("{count} tasks", count=len(tasks)))
+    return 0
+
+
+async def show_task(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Print one task and its trail."""
+    async with database(settings) as db:
+        view = await load_task_view(db, args.task_id)
+        print(f"#{view.id} {view.title}")
+        print(_("State: {state}", state=_(STATE_LABELS[view.state])))
+        print(_("Assignee: {name} ({grid})", name=view.inspector_name, grid=view.grid_name))
+        for event in await trail(db, args.task_id):
+            print(f"  {local_time(event.at)}  {event.kind:<20} {event.actor:<24} {event.detail}")
+    return 0
+
+
+async def import_registry(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Import registry files and print what each did, with every rejected row."""
+    async with database(settings) as db:
+        reports = await import_files(db, args.files)
+    failed = 0
+    for report in reports:
+        print(
+            _(
+                "{file}: {kind}, {inserted} added, {updated} updated, {unchanged} unchanged, "
+                "{errors} rejected",
+                file=report.path,
+                kind=report.kind,
+                inserted=report.inserted,
+                updated=report.updated,
+                unchanged=report.unchanged,
+                errors=len(report.errors),
+            )
+        )
+        for error in report.errors:
+            print(f"  {error}")
+        failed += len(report.errors)
+    return 1 if failed else 0
+
+
+async def import_example(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Import the shipped Ordos example registry."""
+    async with database(settings) as db:
+        await load_example_registry(db)
+    print(_("Example registry imported."))
+    return 0
+
+
+async def invite_inspector(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Create an invite code and print how the inspector uses it."""
+    async with database(settings) as db:
+        invite = await create_invite(db, args.code, now=SystemClock().now())
+    print(
+        _(
+            "Invite code: {code} (valid until {until}). The inspector sends to the bot: "
+            "/start {code}",
+            code=invite.code,
+            until=local_time(invite.expires_at),
+        )
+    )
+    return 0
+
+
+async def _local_chat_id(settings: Settings, inspector_code: str) -> int:
+    async with database(settings) as db, db.reading() as session:
+        inspector = await inspector_by_code(session, inspector_code)
+    if inspector is None:
+        raise NotFoundError(f"inspector {inspector_code!r} not found; check the staff code")
+    if inspector.telegram_chat_id is None:
+        raise NotFoundError(f"inspector {inspector_code!r} is not bound to Telegram")
+    return inspector.telegram_chat_id
+
+
+def _local_api_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.bot_api_port}"
+
+
+async def show_chat(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Print the bot's messages in an inspector's chat on the local Bot API server."""
+    chat_id = await _local_chat_id(settings, args.inspector)
+    async with LocalBotApiControl(_local_api_url(settings), LOCAL_BOT_TOKEN) as control:
+        messages = await control.messages(chat_id)
+    for message in messages:
+        buttons = " ".join(f"[{text}]" for row in message.buttons for text, _data in row)
+        print(f"--- message {message.message_id} {buttons}")
+        print(message.text or "")
+    print(_("{count} messages", count=len(messages)))
+    return 0
+
+
+async def tap_button(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Tap an inline button in an inspector's chat on the local Bot API server."""
+    chat_id = await _local_chat_id(settings, args.inspector)
+    # In a private chat the chat id is the user's id.
+    user_id = chat_id
+    async with LocalBotApiControl(_local_api_url(settings), LOCAL_BOT_TOKEN) as control:
+        await control.tap(user_id, args.message_id, button_text=args.button)
+    print(_("Tapped {button}.", button=args.button))
+    return 0
+
+
+async def migrate(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Migrate the database."""
+    async with database(settings):
+        pass
+    print(_("Database is up to date."))
+    return 0
+
+
+async def up(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Run everything until interrupted."""
+    await run_up(settings)
+    return 0

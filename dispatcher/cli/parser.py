@@ -1,0 +1,97 @@
+"""Argument parsing of the `griddispatch` command."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from griddispatch.messages import Priority
+
+
+def _add_directive(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    directive = commands.add_parser("directive", help="issue directives (指令)")
+    actions = directive.add_subparsers(dest="action", required=True)
+    send = actions.add_parser(
+        "send", help="send a directive to a grid, inspector, subject or division"
+    )
+    target = send.add_mutually_exclusive_group(required=True)
+    target.add_argument("--grid", help="grid code: every inspector of the grid gets a task")
+    target.add_argument("--inspector", help="inspector staff code")
+    target.add_argument("--subject", help="subject credit code or other id: its inspector")
+    target.add_argument("--division", help="division code: every inspector in every grid below")
+    send.add_argument("--title", required=True, help="title, up to 200 characters")
+    send.add_argument("--body", default="", help="text of the directive")
+    send.add_argument("--priority", choices=[p.value for p in Priority], default="normal")
+    send.add_argument("--ack-within", help="acknowledge deadline, e.g. 30m, 4h, 1d")
+    send.add_argument("--id", dest="message_id", help="message id; re-sending one id is safe")
+    send.add_argument("--issued-by", help="who issues it, for the trail")
+    send.add_argument("--no-wait", action="store_true", help="do not wait for the tasks")
+
+
+def _add_lead(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lead = commands.add_parser("lead", help="inject risk leads (线索)")
+    actions = lead.add_subparsers(dest="action", required=True)
+    send = actions.add_parser("send", help="send a lead about a subject or a grid")
+    send.add_argument("--source", required=True, help="source system, e.g. opinion, lab, alert")
+    target = send.add_mutually_exclusive_group()
+    target.add_argument("--subject", help="subject credit code or other id")
+    target.add_argument("--grid", help="grid code, when no subject is known")
+    send.add_argument("--title", required=True, help="title, up to 200 characters")
+    send.add_argument("--text", default="", help="details of the lead")
+    send.add_argument("--severity", choices=[p.value for p in Priority], default="normal")
+    send.add_argument("--ack-within", help="acknowledge deadline, e.g. 30m, 4h, 1d")
+    send.add_argument("--key", help="the source's own id of the lead (dedup key)")
+    send.add_argument("--id", dest="message_id", help="message id; re-sending one id is safe")
+    send.add_argument("--no-wait", action="store_true", help="do not wait for the task")
+
+
+def _add_registry(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    registry = commands.add_parser("registry", help="the registry of divisions, people, subjects")
+    actions = registry.add_subparsers(dest="action", required=True)
+    load = actions.add_parser("import", help="import CSV or XLSX files")
+    load.add_argument("files", nargs="+", type=Path, help="divisions, inspectors, subjects files")
+    actions.add_parser("example", help="import the Ordos example registry")
+
+    inspectors = commands.add_parser("inspectors", help="inspectors and their Telegram binding")
+    inspector_actions = inspectors.add_subparsers(dest="action", required=True)
+    invite = inspector_actions.add_parser("invite", help="make a one-time /start code")
+    invite.add_argument("code", help="inspector staff code")
+
+
+def _add_tasks(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tasks = commands.add_parser("tasks", help="list tasks (任务), newest first")
+    tasks.add_argument("--open", action="store_true", help="only tasks still open")
+    tasks.add_argument("--limit", type=int, default=50, help="how many to show (default 50)")
+
+    task = commands.add_parser("task", help="one task")
+    actions = task.add_subparsers(dest="action", required=True)
+    show = actions.add_parser("show", help="a task and its trail")
+    show.add_argument("task_id", type=int)
+
+
+def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    chat = commands.add_parser("chat", help="inspectors' chats on the local Bot API server")
+    actions = chat.add_subparsers(dest="action", required=True)
+    show = actions.add_parser("show", help="what the bot sent to an inspector")
+    show.add_argument("inspector", help="inspector staff code")
+    tap = actions.add_parser("tap", help="tap a button as the inspector")
+    tap.add_argument("inspector", help="inspector staff code")
+    tap.add_argument("message_id", type=int, help="message id, as `chat show` lists it")
+    tap.add_argument("button", help="button text, e.g. 签收")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="griddispatch",
+        description="Task dispatch for grid-based agricultural product quality-safety supervision.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="run everything in one process on embedded defaults")
+    commands.add_parser("migrate", help="migrate the database to the latest schema")
+    _add_directive(commands)
+    _add_lead(commands)
+    _add_tasks(commands)
+    _add_registry(commands)
+    _add_chat(commands)
+    return parser

@@ -1,0 +1,76 @@
+"""Publishing directives and leads to JetStream from the command line and the API.
+
+A publish that times out may still have been stored, so it is retried with
+the same Nats-Msg-Id: JetStream stores it once, and the dispatcher creates
+its tasks once.
+"""
+
+import asyncio
+import logging
+
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from pydantic import BaseModel
+
+from griddispatch import subjects
+from griddispatch.errors import InfrastructureError
+from griddispatch.messages import DirectiveMessage, LeadMessage
+from griddispatch.nats_connection import connect
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 5.0
+PUBLISH_TRIES = 4
+
+
+async def publish_message(nats_url: str, subject: str, message_id: str, body: BaseModel) -> PubAck:
+    """Publish `body` on `subject` with `message_id` as Nats-Msg-Id, retrying on timeouts."""
+    try:
+        client = await connect(nats_url, name="griddispatch-cli")
+    except (NatsError, OSError) as exc:
+        raise InfrastructureError(
+            f"cannot connect to NATS at {nats_url}: {exc!r}; start it with `griddispatch up` "
+            "or set GRIDDISPATCH_NATS_URL"
+        ) from exc
+    try:
+        return await _publish_with_retry(client.jetstream(), subject, message_id, body)
+    finally:
+        await client.close()
+
+
+async def _publish_with_retry(
+    js: JetStreamContext, subject: str, message_id: str, body: BaseModel
+) -> PubAck:
+    payload = body.model_dump_json(exclude_none=True).encode()
+    for attempt in range(1, PUBLISH_TRIES + 1):
+        try:
+            return await js.publish(
+                subject, payload, timeout=PUBLISH_TIMEOUT_S, headers={"Nats-Msg-Id": message_id}
+            )
+        except NatsTimeoutError:
+            log.info(
+                "publish timed out, retrying with the same id message=%s try=%d",
+                message_id,
+                attempt,
+            )
+            await asyncio.sleep(0.5 * attempt)
+    raise InfrastructureError(
+        f"JetStream did not confirm message {message_id!r} on {subject} after {PUBLISH_TRIES} "
+        "tries; it may still be stored. Send it again with the same id, which is safe"
+    )
+
+
+async def publish_directive(nats_url: str, directive: DirectiveMessage) -> PubAck:
+    """Publish a directive on `gd.directive.issue`."""
+    return await publish_message(
+        nats_url, subjects.DIRECTIVE_ISSUE, directive.message_id, directive
+    )
+
+
+async def publish_lead(nats_url: str, lead: LeadMessage) -> PubAck:
+    """Publish a lead on `gd.lead.<source>`."""
+    return await publish_message(
+        nats_url, subjects.lead_subject(lead.source), lead.message_id, lead
+    )

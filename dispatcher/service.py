@@ -1,0 +1,50 @@
+"""The dispatcher component: JetStream consumers that turn directives and leads into tasks."""
+
+import logging
+
+from dispatcher.consumers import DispatchContext, register
+from griddispatch import subjects
+from griddispatch.clock import Clock
+from griddispatch.nats_connection import build_broker
+from griddispatch.streams import ensure_consumer, ensure_streams
+from storage.db import Database
+from storage.escalation.policy import EscalationPolicy
+
+log = logging.getLogger(__name__)
+
+
+class DispatcherService:
+    """Consumes `gd.directive.issue` and `gd.lead.*` until stopped."""
+
+    def __init__(
+        self, *, nats_url: str, db: Database, policy: EscalationPolicy, clock: Clock
+    ) -> None:
+        self._nats_url = nats_url
+        self._db = db
+        self._policy = policy
+        self._clock = clock
+        self.broker = build_broker(nats_url, "griddispatch-dispatcher")
+
+    async def start(self) -> None:
+        """Connect, make sure streams and consumers exist, and start consuming."""
+        await self.broker.connect()
+        js = self.broker.connection.jetstream()
+        await ensure_streams(js)
+        for durable, subject in (
+            (subjects.DIRECTIVE_CONSUMER, subjects.DIRECTIVE_ISSUE),
+            (subjects.LEAD_CONSUMER, subjects.LEAD_ANY),
+        ):
+            await ensure_consumer(
+                js, stream=subjects.INBOUND_STREAM, durable=durable, filter_subject=subject
+            )
+        register(
+            self.broker,
+            DispatchContext(db=self._db, js=js, policy=self._policy, clock=self._clock),
+        )
+        await self.broker.start()
+        log.info("dispatcher started")
+
+    async def stop(self) -> None:
+        """Stop consuming; messages in flight are redelivered to the next consumer."""
+        await self.broker.stop()
+        log.info("dispatcher stopped")

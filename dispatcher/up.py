@@ -1,0 +1,158 @@
+"""`griddispatch up`: every component in one process, on embedded defaults.
+
+Start order: nats-server (unless GRIDDISPATCH_NATS_URL is set), database
+migrations, the example registry on an empty database, the local Bot API
+server (unless TELEGRAM_BOT_TOKEN is set), then the dispatcher, the worker
+and the bot. Stop order is the reverse, so consumers stop taking messages
+before the services they write to go away.
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from bots.app import BotService
+from bots.local_api.client import LocalBotApiControl
+from bots.local_api.server import LocalBotApiServer
+from dispatcher import local_mode
+from dispatcher.service import DispatcherService
+from griddispatch.clock import SystemClock
+from griddispatch.data import data_path
+from griddispatch.errors import ConfigurationError
+from griddispatch.nats_server import NatsServer, port_is_free
+from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
+from storage.db import Database
+from storage.escalation.policy import EscalationPolicy
+from storage.migrate import upgrade
+from storage.registry.service import import_files, registry_is_empty
+from workers.service import WorkerService
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_REGISTRY = ("registry", "ordos")
+
+
+def policy_from(settings: Settings) -> EscalationPolicy:
+    """Build the escalation policy from settings."""
+    return EscalationPolicy(
+        default_ack_within_s=settings.default_ack_within_s,
+        remind_after_s=settings.remind_after_s,
+        escalate_after_s=settings.escalate_after_s,
+    )
+
+
+async def _start_nats(settings: Settings, stack: AsyncExitStack) -> str:
+    if settings.nats_url:
+        log.info("using external NATS url=%s", settings.nats_url)
+        return settings.nats_url
+    server = NatsServer(port=settings.nats_port, store_dir=settings.data_dir / "jetstream")
+    await server.start()
+    stack.push_async_callback(server.stop)
+    return server.url
+
+
+async def load_example_registry(db: Database) -> None:
+    """Import the Ordos example registry shipped with the project."""
+    folder = data_path(*EXAMPLE_REGISTRY)
+    files = [folder / name for name in ("divisions.csv", "inspectors.csv", "subjects.csv")]
+    reports = await import_files(db, files)
+    for report in reports:
+        log.info("example registry loaded kind=%s rows=%d", report.kind, report.inserted)
+
+
+async def _prepare_database(settings: Settings, stack: AsyncExitStack) -> Database:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await upgrade(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url)
+    stack.push_async_callback(db.dispose)
+    if settings.load_example_registry and await registry_is_empty(db):
+        await load_example_registry(db)
+    return db
+
+
+async def _start_local_bot_api(
+    settings: Settings, db: Database, stack: AsyncExitStack
+) -> tuple[str, str]:
+    """Start the local Bot API server and bind inspectors to simulated users there."""
+    if not port_is_free(settings.bot_api_port):
+        raise ConfigurationError(
+            f"port {settings.bot_api_port} on 127.0.0.1 is in use, so the local Bot API server "
+            "cannot start; set GRIDDISPATCH_BOT_API_PORT to a free port"
+        )
+    server = LocalBotApiServer(port=settings.bot_api_port)
+    await server.start()
+    stack.push_async_callback(server.stop)
+    async with LocalBotApiControl(server.base_url, LOCAL_BOT_TOKEN) as control:
+        await local_mode.create_local_users(db, control)
+        await local_mode.bind_all_locally(db, control, now=SystemClock().now())
+    log.info(
+        "local Bot API server ready url=%s control=%s/control/", server.base_url, server.base_url
+    )
+    return LOCAL_BOT_TOKEN, server.base_url
+
+
+async def _telegram_endpoint(
+    settings: Settings, db: Database, stack: AsyncExitStack
+) -> tuple[str, str | None]:
+    if settings.telegram_bot_token is not None:
+        log.info("bot uses the Telegram Bot API api=%s", settings.telegram_api_url or "default")
+        return settings.telegram_bot_token.get_secret_value(), settings.telegram_api_url
+    return await _start_local_bot_api(settings, db, stack)
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[None]:
+    """Start every component, yield while they run, and stop them all on exit."""
+    clock = SystemClock()
+    policy = policy_from(settings)
+    async with AsyncExitStack() as stack:
+        nats_url = await _start_nats(settings, stack)
+        db = await _prepare_database(settings, stack)
+        token, api_url = await _telegram_endpoint(settings, db, stack)
+
+        dispatcher = DispatcherService(nats_url=nats_url, db=db, policy=policy, clock=clock)
+        await dispatcher.start()
+        stack.push_async_callback(dispatcher.stop)
+
+        worker = WorkerService(
+            nats_url=nats_url,
+            db=db,
+            policy=policy,
+            clock=clock,
+            sweep_interval_s=settings.sweep_interval_s,
+        )
+        await worker.start()
+        stack.push_async_callback(worker.stop)
+
+        bot = BotService(nats_url=nats_url, db=db, clock=clock, token=token, api_url=api_url)
+        await bot.start()
+        stack.push_async_callback(bot.stop)
+
+        log.info(
+            "griddispatch is up nats=%s database=%s", nats_url, db.engine.url.render_as_string()
+        )
+        yield
+        log.info("griddispatch stopping")
+    log.info("griddispatch stopped")
+
+
+async def _wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):
+                loop.remove_signal_handler(signum)
+
+
+async def run_up(settings: Settings) -> None:
+    """Run everything until SIGINT or SIGTERM."""
+    async with running(settings):
+        await _wait_for_stop_signal()

@@ -1,0 +1,66 @@
+"""Translation catalogs for everything users read (bot, console, CLI output for users).
+
+Message ids are English sentences; `locales/<locale>/LC_MESSAGES/griddispatch.po`
+holds the translations, read with Babel at first use, so no compiled `.mo`
+files are kept. Simplified Chinese is the default locale.
+"""
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+from babel.messages.pofile import read_po
+
+log = logging.getLogger(__name__)
+
+LOCALES_DIR = Path(__file__).parent / "locales"
+DOMAIN = "griddispatch"
+DEFAULT_LOCALE = "zh_CN"
+ENGLISH = "en"
+
+
+def locale_for(language_code: str | None) -> str:
+    """Pick the catalog for a Telegram `language_code`: English for "en*", else Chinese."""
+    if language_code and language_code.lower().startswith("en"):
+        return ENGLISH
+    return DEFAULT_LOCALE
+
+
+@functools.cache
+def _catalog(locale: str) -> dict[str, str]:
+    path = LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not path.is_file():
+        log.warning("translation catalog missing locale=%s path=%s", locale, path)
+        return {}
+    with path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    return {
+        str(message.id): str(message.string)
+        for message in catalog
+        if message.id and message.string and not message.fuzzy
+    }
+
+
+def gettext(message: str, locale: str = DEFAULT_LOCALE, /, **values: Any) -> str:
+    """Translate `message` into `locale` and fill in `{name}` placeholders from `values`.
+
+    A message missing from the catalog falls back to the English text.
+    """
+    translated = _catalog(locale).get(message, message)
+    return translated.format(**values) if values else translated
+
+
+class Translator:
+    """`gettext` bound to one locale."""
+
+    def __init__(self, locale: str = DEFAULT_LOCALE) -> None:
+        self.locale = locale
+
+    def __call__(self, message: str, /, **values: Any) -> str:
+        return gettext(message, self.locale, **values)
+
+
+def mark(message: str) -> str:
+    """Mark a message for extraction into the catalogs without translating it yet."""
+    return message

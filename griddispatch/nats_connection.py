@@ -1,0 +1,60 @@
+"""Connecting to NATS with the reconnect behaviour every component wants."""
+
+import logging
+
+import nats
+from faststream.nats import NatsBroker
+from nats.aio.client import Client
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5
+
+
+async def _on_error(exc: Exception) -> None:
+    log.warning("nats connection error: %r", exc)
+
+
+async def _on_disconnected() -> None:
+    log.info("nats disconnected")
+
+
+async def _on_reconnected() -> None:
+    log.info("nats reconnected")
+
+
+def connection_options(name: str) -> dict[str, object]:
+    """Return nats-py connect options: endless reconnects, logged, with a client name."""
+    return {
+        "name": name,
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 1.0,
+        "error_cb": _on_error,
+        "disconnected_cb": _on_disconnected,
+        "reconnected_cb": _on_reconnected,
+    }
+
+
+async def connect(url: str, *, name: str) -> Client:
+    """Open a NATS connection to `url` for the component `name`."""
+    client = await nats.connect(url, **connection_options(name))
+    log.info("nats connected component=%s url=%s", name, url)
+    return client
+
+
+def build_broker(nats_url: str, name: str) -> NatsBroker:
+    """Create a FastStream NATS broker with logged, endless reconnects."""
+    return NatsBroker(
+        nats_url,
+        name=name,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        error_cb=_on_error,
+        disconnected_cb=_on_disconnected,
+        reconnected_cb=_on_reconnected,
+        logger=logging.getLogger(f"faststream.{name}"),
+        # Per-message "Received"/"Processed" lines go to debug; the handlers log what they did.
+        log_level=logging.DEBUG,
+    )

@@ -1,0 +1,1 @@
+"""Background workers: the escalation sweep and the outbox relay."""
