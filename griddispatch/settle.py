@@ -113,7 +113,11 @@ async def retry_or_dead_letter(
     await message.nack(delay=delay_s)
 
 
-PULL_BATCH = 16
+# NOTE: one message a fetch, because with a larger batch nats-py 2.16 can raise a bare
+# asyncio.TimeoutError from fetch() when its deadline runs out, which FastStream 0.7.8 does
+# not suppress (it catches nats.errors.TimeoutError only): its consume task then logs a
+# traceback and restarts. Raise the batch once either side handles that case.
+PULL_BATCH = 1
 PULL_TIMEOUT_S = 1.0
 
 

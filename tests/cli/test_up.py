@@ -1,0 +1,135 @@
+"""`griddispatch up` as a user runs it: a child process, the CLI beside it, then Ctrl-C."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from griddispatch.nats_server import free_port
+
+STARTUP_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 30.0
+GRID = "150602001001"
+
+
+def _environment(tmp_path: Path) -> dict[str, str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("GRIDDISPATCH_") and key != "TELEGRAM_BOT_TOKEN"
+    }
+    environment.update(
+        GRIDDISPATCH_DATA_DIR=str(tmp_path / "var"),
+        GRIDDISPATCH_NATS_PORT=str(free_port()),
+        GRIDDISPATCH_BOT_API_PORT=str(free_port()),
+        GRIDDISPATCH_LOCALE="zh_CN",
+    )
+    return environment
+
+
+def _griddispatch(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dispatcher.cli.main", *args]
+
+
+def _wait_for_line(log_path: Path, fragment: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if fragment in log_path.read_text(encoding="utf-8", errors="replace"):
+            return
+        if process.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise AssertionError(
+        f"`up` did not log {fragment!r}; its log:\n{log_path.read_text(errors='replace')[-3000:]}"
+    )
+
+
+@pytest.fixture
+def running_up(tmp_path: Path) -> Iterator[tuple[dict[str, str], subprocess.Popen[bytes], Path]]:
+    environment = _environment(tmp_path)
+    log_path = tmp_path / "up.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            _griddispatch("up"), env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_for_line(log_path, "griddispatch is up", process)
+        yield environment, process, log_path
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _run(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _griddispatch(*args),
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_up_runs_loop_and_stops_on_ctrl_c(
+    running_up: tuple[dict[str, str], subprocess.Popen[bytes], Path],
+) -> None:
+    environment, process, log_path = running_up
+
+    sent = _run(
+        environment,
+        "directive",
+        "send",
+        "--grid",
+        GRID,
+        "--title",
+        "春季专项检查",
+        "--ack-within",
+        "30m",
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert "已生成 4 个任务" in sent.stdout
+
+    listed = _run(environment, "tasks", "--open")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("春季专项检查") == 4
+    assert "待签收" in listed.stdout
+
+    chat = _run(environment, "chat", "show", "JG0010")
+    assert chat.returncode == 0, chat.stderr
+    assert "春季专项检查" in chat.stdout
+    assert "[签收] [无法执行]" in chat.stdout
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(STOP_TIMEOUT_S) == 0
+    log = log_path.read_text(encoding="utf-8")
+    assert "griddispatch stopped" in log
+    assert "Traceback" not in log
+
+
+def test_up_names_the_setting_when_nats_port_is_taken(tmp_path: Path) -> None:
+    environment = _environment(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        environment["GRIDDISPATCH_NATS_PORT"] = str(taken.getsockname()[1])
+
+        result = subprocess.run(
+            _griddispatch("up"),
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    assert result.returncode == 1
+    assert f"port {environment['GRIDDISPATCH_NATS_PORT']}" in result.stderr
+    assert "GRIDDISPATCH_NATS_PORT" in result.stderr
