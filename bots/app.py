@@ -7,12 +7,14 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
 from bots import delivery, updates
+from bots.deps import BotDeps
 from bots.handlers import start, tasks
 from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.nats_connection import build_broker
 from griddispatch.streams import ensure_consumer, ensure_streams
 from storage.db import Database
+from storage.escalation.policy import Escalation
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +43,14 @@ class BotService:
         nats_url: str,
         db: Database,
         clock: Clock,
+        escalation: Escalation,
         token: str,
         api_url: str | None,
         poll_timeout_s: int = updates.POLL_TIMEOUT_S,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._escalation = escalation
         self.bot = create_bot(token, api_url)
         self.dispatcher = create_dispatcher()
         self.broker = build_broker(nats_url, "griddispatch-bot")
@@ -77,7 +81,7 @@ class BotService:
             dispatcher=self.dispatcher,
             js=js,
             clock=self._clock,
-            handler_kwargs={"db": self._db, "clock": self._clock},
+            handler_kwargs={"deps": BotDeps(self._db, self._clock, self._escalation)},
         )
         delivery.register(
             self.broker,

@@ -21,7 +21,7 @@ from aiogram.exceptions import (
 from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 
-from bots.texts import task_keyboard, task_text
+from bots.texts import digest_text, task_keyboard, task_text
 from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.errors import NotFoundError
@@ -29,6 +29,7 @@ from griddispatch.i18n import Translator, locale_for
 from griddispatch.messages import Notification, NotificationKind
 from griddispatch.settle import dead_letter, durable_subscriber, retry_or_dead_letter
 from storage.db import Database
+from storage.digests.service import digest_for
 from storage.registry.models import Inspector
 from storage.tasks.views import TaskView, load_task_view
 from storage.telegram import service as telegram_records
@@ -63,7 +64,9 @@ async def _send_new(
     _ = Translator(locale_for(inspector.language))
     keyboard = task_keyboard(view, _) if view.inspector_id == inspector.id else None
     sent = await context.bot.send_message(
-        inspector.telegram_chat_id, task_text(view, notification.kind, _), reply_markup=keyboard
+        inspector.telegram_chat_id,
+        task_text(view, notification.kind, _, notification.condition),
+        reply_markup=keyboard,
     )
     await telegram_records.record_delivery(
         context.db,
@@ -72,6 +75,7 @@ async def _send_new(
             task_id=view.id,
             inspector_id=inspector.id,
             kind=notification.kind.value,
+            condition=notification.condition,
             chat_id=sent.chat.id,
             message_id=sent.message_id,
             sent_at=context.clock.now(),
@@ -94,7 +98,7 @@ async def _edit_existing(context: DeliveryContext, view: TaskView) -> None:
         own = delivery.inspector_id == view.inspector_id
         try:
             await context.bot.edit_message_text(
-                text=task_text(view, NotificationKind(delivery.kind), _),
+                text=task_text(view, NotificationKind(delivery.kind), _, delivery.condition),
                 chat_id=delivery.chat_id,
                 message_id=delivery.message_id,
                 reply_markup=task_keyboard(view, _) if own else None,
@@ -115,6 +119,10 @@ async def deliver(context: DeliveryContext, notification: Notification) -> None:
     if await telegram_records.is_delivered(context.db, notification.notification_id):
         log.info("notification already delivered notification=%s", notification.notification_id)
         return
+    if notification.kind is NotificationKind.DIGEST:
+        await send_digest(context, notification)
+        return
+    assert notification.task_id is not None
     try:
         view = await load_task_view(context.db, notification.task_id)
     except NotFoundError:
@@ -204,3 +212,38 @@ async def _handle(context: DeliveryContext, message: NatsMessage) -> None:
         )
         return
     await message.ack()
+
+
+async def send_digest(context: DeliveryContext, notification: Notification) -> None:
+    """Send a daily digest, counted as it stands when it is sent."""
+    inspector = await _recipient(context.db, notification.inspector_id)
+    if inspector is None or inspector.telegram_chat_id is None or not inspector.reachable:
+        log.warning(
+            "digest not sent, recipient unreachable inspector=%s", notification.inspector_id
+        )
+        return
+    summary = await digest_for(context.db, inspector.id, now=context.clock.now())
+    if summary is None or notification.digest_date is None:
+        log.warning("digest not sent, inspector has no area inspector=%s", inspector.id)
+        return
+    _ = Translator(locale_for(inspector.language))
+    try:
+        sent = await context.bot.send_message(
+            inspector.telegram_chat_id, digest_text(summary, notification.digest_date, _)
+        )
+    except TelegramForbiddenError:
+        await telegram_records.mark_unreachable(context.db, inspector.id)
+        return
+    await telegram_records.record_delivery(
+        context.db,
+        Delivery(
+            notification_id=notification.notification_id,
+            task_id=None,
+            inspector_id=inspector.id,
+            kind=notification.kind.value,
+            chat_id=sent.chat.id,
+            message_id=sent.message_id,
+            sent_at=context.clock.now(),
+        ),
+    )
+    log.info("digest sent inspector=%s area=%s", inspector.id, summary.area_code)

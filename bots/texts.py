@@ -1,6 +1,6 @@
 """Rendering task messages and keyboards, apart from the handlers that send them."""
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -9,6 +9,7 @@ from bots.callbacks import TaskButton, TaskCallback
 from griddispatch.i18n import Translator, mark
 from griddispatch.labels import KIND_LABELS, PRIORITY_LABELS, STATE_LABELS
 from griddispatch.messages import NotificationKind
+from storage.digests.queries import AreaSummary
 from storage.tasks.states import TaskState
 from storage.tasks.views import TaskView
 
@@ -31,6 +32,13 @@ HEADERS = {
     NotificationKind.ESCALATED: mark("Escalated: task not acknowledged in time"),
 }
 
+# Headers of reminders and escalations by the condition that fired them.
+CONDITION_HEADERS = {
+    (NotificationKind.REMINDER, "not_submitted"): mark("Reminder: result not yet submitted"),
+    (NotificationKind.ESCALATED, "not_submitted"): mark("Escalated: result overdue"),
+    (NotificationKind.ESCALATED, "not_reviewed"): mark("Escalated: result awaits review"),
+}
+
 
 def local_time(moment: datetime) -> str:
     """Format a moment in China Standard Time, as inspectors read clocks."""
@@ -44,9 +52,12 @@ def fit(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> str:
     return text[: limit - len(ELLIPSIS)] + ELLIPSIS
 
 
-def task_text(view: TaskView, kind: NotificationKind, _: Translator) -> str:
+def task_text(
+    view: TaskView, kind: NotificationKind, _: Translator, condition: str | None = None
+) -> str:
     """Render a task message as the inspector (or their leader) sees it now."""
-    lines = [f"【{_(HEADERS[kind])}】#{view.id} {view.title}"]
+    header = CONDITION_HEADERS.get((kind, condition or ""), HEADERS[kind])
+    lines = [f"【{_(header)}】#{view.id} {view.title}"]
     lines.append(
         _(
             "Type: {kind} | Priority: {priority}",
@@ -61,7 +72,12 @@ def task_text(view: TaskView, kind: NotificationKind, _: Translator) -> str:
     if view.body:
         lines.extend(["", view.body, ""])
     lines.append(_("Acknowledge by: {deadline}", deadline=local_time(view.ack_due_at)))
+    lines.append(_("Result due by: {deadline}", deadline=local_time(view.due_at)))
+    if view.deadline_provisional:
+        lines.append(_("Deadlines are provisional until the official holiday calendar is out."))
     lines.append(_("State: {state}", state=_(STATE_LABELS[view.state])))
+    if view.claimed_by_name:
+        lines.append(_("Taken by {name}.", name=view.claimed_by_name))
     if view.decline_reason:
         lines.append(_("Reason: {reason}", reason=view.decline_reason))
     return fit("\n".join(lines))
@@ -111,3 +127,14 @@ def decline_keyboard(task_id: int, _: Translator) -> InlineKeyboardMarkup:
         ]
     )
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def digest_text(summary: AreaSummary, day: date, _: Translator) -> str:
+    """Render a daily digest of an area's tasks."""
+    lines = [
+        _("【Daily digest】{area} {day}", area=summary.area_name, day=day.isoformat()),
+        _("Open tasks: {count}", count=summary.open),
+        _("Overdue: {count}", count=summary.overdue),
+        _("Escalated: {count}", count=summary.escalated),
+    ]
+    return fit("\n".join(lines))

@@ -29,7 +29,7 @@ from griddispatch.settle import (
 )
 from storage.db import Database
 from storage.directives.service import Accepted, accept_directive
-from storage.escalation.policy import EscalationPolicy
+from storage.escalation.policy import Escalation
 from storage.leads.service import accept_lead
 
 log = logging.getLogger(__name__)
@@ -41,11 +41,11 @@ class RejectedMessage(GridDispatchError):
 
 @dataclass
 class DispatchContext:
-    """What the consumers need: the database, JetStream, the policy and the clock."""
+    """What the consumers need: the database, JetStream, the escalation set-up and the clock."""
 
     db: Database
     js: JetStreamContext
-    policy: EscalationPolicy
+    escalation: Escalation
     clock: Clock
 
 
@@ -112,7 +112,7 @@ def register(broker: NatsBroker, context: DispatchContext) -> None:
     async def accept_directive_message(message: NatsMessage) -> Accepted:
         parsed: DirectiveMessage = _parse(DirectiveMessage, message)
         return await accept_directive(
-            context.db, parsed, policy=context.policy, now=context.clock.now()
+            context.db, parsed, escalation=context.escalation, now=context.clock.now()
         )
 
     async def accept_lead_message(message: NatsMessage) -> Accepted:
@@ -122,7 +122,9 @@ def register(broker: NatsBroker, context: DispatchContext) -> None:
             raise RejectedMessage(
                 f"source {parsed.source!r} in the body differs from subject {source!r}"
             )
-        return await accept_lead(context.db, parsed, policy=context.policy, now=context.clock.now())
+        return await accept_lead(
+            context.db, parsed, escalation=context.escalation, now=context.clock.now()
+        )
 
     @durable_subscriber(
         broker,

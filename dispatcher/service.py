@@ -8,7 +8,7 @@ from griddispatch.clock import Clock
 from griddispatch.nats_connection import build_broker
 from griddispatch.streams import ensure_consumer, ensure_streams
 from storage.db import Database
-from storage.escalation.policy import EscalationPolicy
+from storage.escalation.policy import Escalation
 
 log = logging.getLogger(__name__)
 
@@ -17,11 +17,11 @@ class DispatcherService:
     """Consumes `gd.directive.issue` and `gd.lead.*` until stopped."""
 
     def __init__(
-        self, *, nats_url: str, db: Database, policy: EscalationPolicy, clock: Clock
+        self, *, nats_url: str, db: Database, escalation: Escalation, clock: Clock
     ) -> None:
         self._nats_url = nats_url
         self._db = db
-        self._policy = policy
+        self._escalation = escalation
         self._clock = clock
         self.broker = build_broker(nats_url, "griddispatch-dispatcher")
 
@@ -39,7 +39,7 @@ class DispatcherService:
             )
         register(
             self.broker,
-            DispatchContext(db=self._db, js=js, policy=self._policy, clock=self._clock),
+            DispatchContext(db=self._db, js=js, escalation=self._escalation, clock=self._clock),
         )
         await self.broker.start()
         log.info("dispatcher started")

@@ -13,6 +13,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 from bots.app import BotService
 from bots.local_api.client import LocalBotApiControl
@@ -25,7 +26,7 @@ from griddispatch.errors import ConfigurationError
 from griddispatch.nats_server import NatsServer, port_is_free
 from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
 from storage.db import Database
-from storage.escalation.policy import EscalationPolicy
+from storage.escalation.policy import Escalation
 from storage.migrate import upgrade
 from storage.registry.service import import_files, registry_is_empty
 from workers.service import WorkerService
@@ -35,12 +36,12 @@ log = logging.getLogger(__name__)
 EXAMPLE_REGISTRY = ("registry", "ordos")
 
 
-def policy_from(settings: Settings) -> EscalationPolicy:
-    """Build the escalation policy from settings."""
-    return EscalationPolicy(
-        default_ack_within_s=settings.default_ack_within_s,
-        remind_after_s=settings.remind_after_s,
-        escalate_after_s=settings.escalate_after_s,
+def escalation_from(settings: Settings) -> Escalation:
+    """Load the escalation policies and the working calendar that settings name."""
+    return Escalation.load(
+        settings.escalation_policy_file,
+        settings.resolved_calendar_dir,
+        settings.working_hours,
     )
 
 
@@ -106,30 +107,16 @@ async def _telegram_endpoint(
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[None]:
     """Start every component, yield while they run, and stop them all on exit."""
-    clock = SystemClock()
-    policy = policy_from(settings)
     async with AsyncExitStack() as stack:
         nats_url = await _start_nats(settings, stack)
         db = await _prepare_database(settings, stack)
         token, api_url = await _telegram_endpoint(settings, db, stack)
 
-        dispatcher = DispatcherService(nats_url=nats_url, db=db, policy=policy, clock=clock)
-        await dispatcher.start()
-        stack.push_async_callback(dispatcher.stop)
-
-        worker = WorkerService(
-            nats_url=nats_url,
-            db=db,
-            policy=policy,
-            clock=clock,
-            sweep_interval_s=settings.sweep_interval_s,
-        )
-        await worker.start()
-        stack.push_async_callback(worker.stop)
-
-        bot = BotService(nats_url=nats_url, db=db, clock=clock, token=token, api_url=api_url)
-        await bot.start()
-        stack.push_async_callback(bot.stop)
+        endpoint = BotEndpoint(token, api_url)
+        for name in COMPONENTS:
+            component = build_component(name, settings, db, nats_url=nats_url, bot=endpoint)
+            await component.start()
+            stack.push_async_callback(component.stop)
 
         log.info(
             "griddispatch is up nats=%s database=%s", nats_url, db.engine.url.render_as_string()
@@ -156,3 +143,76 @@ async def run_up(settings: Settings) -> None:
     """Run everything until SIGINT or SIGTERM."""
     async with running(settings):
         await _wait_for_stop_signal()
+
+
+COMPONENTS = ("dispatcher", "worker", "bot")
+Component = DispatcherService | WorkerService | BotService
+
+
+@dataclass(frozen=True)
+class BotEndpoint:
+    """The token and Bot API server the bot uses."""
+
+    token: str
+    api_url: str | None
+
+
+def build_component(
+    name: str, settings: Settings, db: Database, *, nats_url: str, bot: BotEndpoint
+) -> Component:
+    """Build the component `name` (dispatcher, worker or bot) from settings."""
+    clock = SystemClock()
+    escalation = escalation_from(settings)
+    if name == "dispatcher":
+        return DispatcherService(nats_url=nats_url, db=db, escalation=escalation, clock=clock)
+    if name == "worker":
+        return WorkerService(
+            nats_url=nats_url,
+            db=db,
+            escalation=escalation,
+            clock=clock,
+            sweep_interval_s=settings.sweep_interval_s,
+            digest_time=settings.digest_time,
+        )
+    return BotService(
+        nats_url=nats_url,
+        db=db,
+        clock=clock,
+        escalation=escalation,
+        token=bot.token,
+        api_url=bot.api_url,
+    )
+
+
+def _bot_endpoint(settings: Settings) -> BotEndpoint:
+    if settings.telegram_bot_token is not None:
+        return BotEndpoint(
+            settings.telegram_bot_token.get_secret_value(), settings.telegram_api_url
+        )
+    if settings.telegram_api_url:
+        return BotEndpoint(LOCAL_BOT_TOKEN, settings.telegram_api_url)
+    raise ConfigurationError(
+        "the bot needs TELEGRAM_BOT_TOKEN, or GRIDDISPATCH_TELEGRAM_API_URL pointing at a local "
+        "Bot API server (python -m bots.local_api)"
+    )
+
+
+async def run_component(settings: Settings, name: str) -> None:
+    """Run one component on its own until SIGINT or SIGTERM, against external NATS and database.
+
+    The database must already be migrated (`griddispatch migrate`), so that
+    several processes starting together do not race to migrate it.
+    """
+    db = Database(settings.resolved_database_url)
+    try:
+        bot = _bot_endpoint(settings) if name == "bot" else BotEndpoint(LOCAL_BOT_TOKEN, None)
+        component = build_component(
+            name, settings, db, nats_url=settings.resolved_nats_url, bot=bot
+        )
+        await component.start()
+        try:
+            await _wait_for_stop_signal()
+        finally:
+            await component.stop()
+    finally:
+        await db.dispose()

@@ -8,7 +8,7 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, *, allow_zero: bool = False) -> float:
     """Return the number of seconds in `text`. Raises ValidationError naming the value."""
     compact = text.strip().lower().replace(" ", "")
     parts = _PART.findall(compact)
@@ -18,6 +18,6 @@ def parse_duration(text: str) -> float:
             "for example 30m, 2h or 1d12h"
         )
     seconds = sum(float(number) * _UNIT_S[unit] for number, unit in parts)
-    if seconds <= 0:
+    if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ValidationError(f"duration {text!r} must be longer than zero")
     return seconds

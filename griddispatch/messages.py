@@ -5,11 +5,13 @@ written; a message that fails validation goes to the dead-letter subject
 with the validation error as its reason.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from griddispatch.deadlines import check_deadline_text
 
 MAX_ACK_WITHIN_S = 90 * 24 * 3600.0
 
@@ -32,6 +34,13 @@ class TargetKind(StrEnum):
     DIVISION = "division"
 
 
+class Assignment(StrEnum):
+    """How a directive to several inspectors is assigned."""
+
+    EACH = "each"  # every inspector must respond: one task each
+    CLAIM = "claim"  # the first to acknowledge takes it; the others' tasks are withdrawn
+
+
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -39,6 +48,10 @@ class _Message(BaseModel):
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
 Body = Annotated[str, Field(max_length=3000)]
 AckWithin = Annotated[float, Field(gt=0, le=MAX_ACK_WITHIN_S)]
+
+
+# A deadline as text: clock time ("30m") or working time ("3 working days").
+DeadlineText = Annotated[str, Field(max_length=40), AfterValidator(check_deadline_text)]
 
 
 class Target(_Message):
@@ -58,6 +71,9 @@ class DirectiveMessage(_Message):
     body: Body = ""
     priority: Priority = Priority.NORMAL
     ack_within_s: AckWithin | None = None
+    ack_within: DeadlineText | None = None
+    due_within: DeadlineText | None = None
+    assignment: Assignment = Assignment.EACH
     issued_by: Annotated[str, Field(max_length=100)] | None = None
 
 
@@ -90,6 +106,8 @@ class LeadMessage(_Message):
     subject: LeadSubjectRef | None = None
     grid_code: Annotated[str, Field(max_length=20)] | None = None
     ack_within_s: AckWithin | None = None
+    ack_within: DeadlineText | None = None
+    due_within: DeadlineText | None = None
 
 
 class NotificationKind(StrEnum):
@@ -99,6 +117,7 @@ class NotificationKind(StrEnum):
     REMINDER = "reminder"
     ESCALATED = "escalated"
     TASK_UPDATED = "task_updated"
+    DIGEST = "digest"
 
 
 class Notification(_Message):
@@ -110,8 +129,19 @@ class Notification(_Message):
 
     notification_id: str
     kind: NotificationKind
-    task_id: int
+    task_id: int | None = None
     inspector_id: int
+    condition: str | None = None
+    digest_date: date | None = None
+
+    @model_validator(mode="after")
+    def _task_or_digest(self) -> "Notification":
+        if self.kind is NotificationKind.DIGEST:
+            if self.digest_date is None:
+                raise ValueError("a digest notification needs digest_date")
+        elif self.task_id is None:
+            raise ValueError(f"a {self.kind.value} notification needs task_id")
+        return self
 
 
 class TaskEventMessage(_Message):

@@ -4,6 +4,7 @@ The defaults run everything on one machine: SQLite and a nats-server under
 the data folder, and the local Bot API server when no Telegram token is set.
 """
 
+from datetime import time
 from functools import cached_property
 from pathlib import Path
 
@@ -50,20 +51,20 @@ class Settings(BaseSettings):
         description="Base URL of a Bot API server other than api.telegram.org.",
     )
     sweep_interval_s: float = Field(default=15.0, gt=0, description="Seconds between sweeps.")
-    remind_after_s: float = Field(
-        default=0.0,
-        ge=0,
-        description="Extra wait after the acknowledge deadline before the reminder, in seconds.",
+    escalation_policy_file: Path | None = Field(
+        default=None,
+        description="YAML file of escalation policies; empty means the shipped defaults.",
     )
-    escalate_after_s: float = Field(
-        default=1800.0,
-        gt=0,
-        description="Seconds after the reminder before a task goes to the grid leader.",
+    calendar_dir: Path | None = Field(
+        default=None,
+        description="Folder of <year>.yaml working calendars; empty means DATA_DIR/calendars.",
     )
-    default_ack_within_s: float = Field(
-        default=4 * 3600.0,
-        gt=0,
-        description="Acknowledge deadline of a directive or lead that sets none, in seconds.",
+    working_hours: str = Field(
+        default="08:30-12:00,14:30-18:00",
+        description="Working periods of a working day, Asia/Shanghai time.",
+    )
+    digest_time: time = Field(
+        default=time(8, 0), description="When daily digests go out, HH:MM China Standard Time."
     )
     load_example_registry: bool = Field(
         default=True,
@@ -80,6 +81,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'griddispatch.sqlite3').resolve()}"
+
+    @cached_property
+    def resolved_calendar_dir(self) -> Path:
+        """Return the folder of working calendar files, defaulting to DATA_DIR/calendars."""
+        return self.calendar_dir or self.data_dir / "calendars"
 
     @cached_property
     def resolved_nats_url(self) -> str:

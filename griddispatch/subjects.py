@@ -1,8 +1,4 @@
-"""NATS subject and stream names: the one place that defines them.
-
-FastStream's AsyncAPI document (see `dispatcher.app.asyncapi_document`) lists
-each subscriber and publisher built from these names.
-"""
+"""NATS subject, stream and consumer names: the one place that defines them."""
 
 DIRECTIVE_ISSUE = "gd.directive.issue"
 LEAD_PREFIX = "gd.lead"

@@ -2,6 +2,7 @@
 
 from storage.base import Base
 from storage.directives.models import Directive
+from storage.escalation.models import Lease
 from storage.leads.models import Lead
 from storage.outbox.models import OutboxMessage
 from storage.registry.models import Division, Inspector, Invite, Subject
@@ -16,6 +17,7 @@ __all__ = [
     "Inspector",
     "Invite",
     "Lead",
+    "Lease",
     "OutboxMessage",
     "Subject",
     "Task",

@@ -6,16 +6,15 @@ from aiogram import Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import Message
 
-from griddispatch.clock import Clock
+from bots.deps import BotDeps
 from griddispatch.errors import ValidationError
 from griddispatch.i18n import Translator, locale_for
-from storage.db import Database
 from storage.registry.service import bind_telegram
 
 log = logging.getLogger(__name__)
 
 
-async def on_start(message: Message, command: CommandObject, db: Database, clock: Clock) -> None:
+async def on_start(message: Message, command: CommandObject, deps: BotDeps) -> None:
     """Bind the sender to the inspector of the invite code, or explain how to get one."""
     user = message.from_user
     if user is None:
@@ -27,12 +26,12 @@ async def on_start(message: Message, command: CommandObject, db: Database, clock
 
     try:
         inspector = await bind_telegram(
-            db,
+            deps.db,
             command.args,
             user_id=user.id,
             chat_id=message.chat.id,
             language=user.language_code,
-            now=clock.now(),
+            now=deps.clock.now(),
         )
     except ValidationError:
         log.info("binding rejected user=%s", user.id)

@@ -10,8 +10,8 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, InaccessibleMessage
 
 from bots.callbacks import TaskButton, TaskCallback
+from bots.deps import BotDeps
 from bots.texts import DECLINE_REASONS, decline_keyboard, task_keyboard
-from griddispatch.clock import Clock
 from griddispatch.errors import IllegalTransitionError, NotFoundError, PermissionDeniedError
 from griddispatch.i18n import Translator, gettext, locale_for
 from griddispatch.labels import STATE_LABELS
@@ -34,14 +34,12 @@ async def _apply(
     query: CallbackQuery,
     data: TaskCallback,
     action: TaskAction,
-    *,
-    db: Database,
-    clock: Clock,
+    deps: BotDeps,
     reason: str | None = None,
 ) -> None:
     """Apply an action for the tapping user and answer the tap with the outcome."""
     _ = Translator(locale_for(query.from_user.language_code))
-    inspector = await _tapping_inspector(db, query)
+    inspector = await _tapping_inspector(deps.db, query)
     if inspector is None:
         log.info("tap from unbound user rejected user=%s task=%s", query.from_user.id, data.task_id)
         await query.answer(
@@ -51,11 +49,12 @@ async def _apply(
 
     try:
         task = await act_on_task(
-            db,
+            deps.db,
             task_id=data.task_id,
             action=action,
             inspector_id=inspector.id,
-            now=clock.now(),
+            escalation=deps.escalation,
+            now=deps.clock.now(),
             reason=reason,
         )
     except PermissionDeniedError:
@@ -70,7 +69,7 @@ async def _apply(
         await query.answer(_("This task no longer exists."), show_alert=True)
         return
     except IllegalTransitionError:
-        view = await load_task_view(db, data.task_id)
+        view = await load_task_view(deps.db, data.task_id)
         state = _(STATE_LABELS[view.state])
         await query.answer(_("Nothing changed: the task is already {state}.", state=state))
         return
@@ -78,18 +77,16 @@ async def _apply(
     await query.answer(_(STATE_LABELS[task.state]))
 
 
-async def on_task_button(
-    query: CallbackQuery, callback_data: TaskCallback, db: Database, clock: Clock
-) -> None:
+async def on_task_button(query: CallbackQuery, callback_data: TaskCallback, deps: BotDeps) -> None:
     """Route a task button tap to its action."""
     if callback_data.button is TaskButton.ACKNOWLEDGE:
-        await _apply(query, callback_data, TaskAction.ACKNOWLEDGE, db=db, clock=clock)
+        await _apply(query, callback_data, TaskAction.ACKNOWLEDGE, deps)
     elif callback_data.button is TaskButton.DECLINE:
-        await _show_reasons(query, callback_data, db)
+        await _show_reasons(query, callback_data, deps.db)
     elif callback_data.button is TaskButton.DECLINE_REASON:
-        await _decline(query, callback_data, db, clock)
+        await _decline(query, callback_data, deps)
     else:
-        await _show_task_buttons(query, callback_data, db)
+        await _show_task_buttons(query, callback_data, deps.db)
 
 
 async def _show_reasons(query: CallbackQuery, data: TaskCallback, db: Database) -> None:
@@ -118,14 +115,14 @@ async def _show_task_buttons(query: CallbackQuery, data: TaskCallback, db: Datab
     await query.answer()
 
 
-async def _decline(query: CallbackQuery, data: TaskCallback, db: Database, clock: Clock) -> None:
+async def _decline(query: CallbackQuery, data: TaskCallback, deps: BotDeps) -> None:
     if not 0 <= data.reason < len(DECLINE_REASONS):
         _ = Translator(locale_for(query.from_user.language_code))
         await query.answer(_("This button is no longer valid."), show_alert=True)
         return
     # The trail keeps the reason in Chinese, the language the command centre reads.
     reason = gettext(DECLINE_REASONS[data.reason])
-    await _apply(query, data, TaskAction.DECLINE, db=db, clock=clock, reason=reason)
+    await _apply(query, data, TaskAction.DECLINE, deps, reason=reason)
 
 
 def _editable(query: CallbackQuery) -> bool:

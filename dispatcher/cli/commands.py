@@ -5,22 +5,26 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from bots.local_api.client import LocalBotApiControl
 from bots.texts import local_time
 from dispatcher.publish import publish_directive, publish_lead
-from dispatcher.up import load_example_registry, run_up
+from dispatcher.up import escalation_from, load_example_registry, run_component, run_up
 from griddispatch.clock import SystemClock
+from griddispatch.deadlines import parse_deadline
 from griddispatch.durations import parse_duration
-from griddispatch.errors import NotFoundError
+from griddispatch.errors import NotFoundError, ValidationError
 from griddispatch.i18n import Translator
 from griddispatch.labels import STATE_LABELS
 from griddispatch.messages import DirectiveMessage, LeadMessage, LeadSubjectRef, Target, TargetKind
 from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
+from griddispatch.workcalendar import CHINA
 from storage.db import Database
 from storage.directives.models import Directive
+from storage.escalation.service import snooze_task
 from storage.leads.models import Lead
 from storage.migrate import upgrade
 from storage.registry.queries import inspector_by_code
@@ -52,8 +56,12 @@ def _target(args: argparse.Namespace) -> Target:
     raise AssertionError("argparse requires one target")
 
 
-def _ack_within(args: argparse.Namespace) -> float | None:
-    return parse_duration(args.ack_within) if args.ack_within else None
+def _deadline(text: str | None) -> str | None:
+    """Check a deadline given on the command line; raises ValidationError naming it."""
+    if text is None:
+        return None
+    parse_deadline(text)
+    return text
 
 
 async def _wait_for_tasks(
@@ -83,7 +91,9 @@ async def send_directive(settings: Settings, args: argparse.Namespace, _: Transl
         title=args.title,
         body=args.body,
         priority=args.priority,
-        ack_within_s=_ack_within(args),
+        ack_within=_deadline(args.ack_within),
+        due_within=_deadline(args.due_within),
+        assignment=args.assignment,
         issued_by=args.issued_by,
     )
     ack = await publish_directive(settings.resolved_nats_url, message)
@@ -106,7 +116,8 @@ async def send_lead(settings: Settings, args: argparse.Namespace, _: Translator)
         severity=args.severity,
         subject=subject,
         grid_code=args.grid,
-        ack_within_s=_ack_within(args),
+        ack_within=_deadline(args.ack_within),
+        due_within=_deadline(args.due_within),
     )
     ack = await publish_lead(settings.resolved_nats_url, message)
     print(_("Lead sent: id {id}, stream sequence {seq}.", id=message.message_id, seq=ack.seq))
@@ -257,4 +268,57 @@ async def migrate(settings: Settings, args: argparse.Namespace, _: Translator) -
 async def up(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
     """Run everything until interrupted."""
     await run_up(settings)
+    return 0
+
+
+async def snooze(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Hold a task's escalation for a while, as its grid leader, with a reason."""
+    now = SystemClock().now()
+    until = now + timedelta(seconds=parse_duration(args.duration))
+    async with database(settings) as db:
+        async with db.reading() as session:
+            leader = await inspector_by_code(session, args.by)
+        if leader is None:
+            raise NotFoundError(f"inspector {args.by!r} not found; check the staff code")
+        await snooze_task(
+            db,
+            task_id=args.task_id,
+            inspector_id=leader.id,
+            until=until,
+            reason=args.reason,
+            escalation=escalation_from(settings),
+            now=now,
+        )
+    print(_("Task #{id} snoozed until {until}.", id=args.task_id, until=local_time(until)))
+    return 0
+
+
+async def show_deadline(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Print where a deadline falls on the working calendar."""
+    spec = parse_deadline(args.spec)
+    start = SystemClock().now()
+    if args.start:
+        try:
+            start = datetime.fromisoformat(args.start).replace(tzinfo=CHINA)
+        except ValueError:
+            raise ValidationError(
+                f"start {args.start!r} is invalid; write it as YYYY-MM-DDTHH:MM"
+            ) from None
+    deadline = spec.resolve(start, escalation_from(settings).calendar)
+    print(
+        _(
+            "{spec} from {start}: {deadline}",
+            spec=args.spec,
+            start=local_time(start),
+            deadline=local_time(deadline.at),
+        )
+    )
+    if deadline.provisional:
+        print(_("Provisional: a year on the way has no official holiday calendar yet."))
+    return 0
+
+
+async def component(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Run one component in this process."""
+    await run_component(settings, args.command)
     return 0

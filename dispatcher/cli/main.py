@@ -27,6 +27,11 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("lead", "send"): commands.send_lead,
     ("tasks", None): commands.show_tasks,
     ("task", "show"): commands.show_task,
+    ("task", "snooze"): commands.snooze,
+    ("deadline", None): commands.show_deadline,
+    ("dispatcher", None): commands.component,
+    ("worker", None): commands.component,
+    ("bot", None): commands.component,
     ("registry", "import"): commands.import_registry,
     ("registry", "example"): commands.import_example,
     ("inspectors", "invite"): commands.invite_inspector,
@@ -41,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one `griddispatch` subcommand and return its exit code."""
     args = build_parser().parse_args(argv)
     settings = Settings()
-    configure_logging(settings.log_level if args.command == "up" else "WARNING")
+    long_running = args.command in {"up", "dispatcher", "worker", "bot"}
+    configure_logging(settings.log_level if long_running else "WARNING")
     _ = Translator(settings.locale)
     command = COMMANDS[(args.command, getattr(args, "action", None))]
     try:

@@ -8,6 +8,19 @@ from pathlib import Path
 from griddispatch.messages import Priority
 
 
+def _add_deadlines(send: argparse.ArgumentParser) -> None:
+    send.add_argument(
+        "--ack-within",
+        help="acknowledge deadline: clock time (30m, 4h) or working time ('4 working hours'); "
+        "default from the escalation policy",
+    )
+    send.add_argument(
+        "--due-within",
+        help="result deadline: clock time (2d) or working time ('3 working days'); "
+        "default from the escalation policy",
+    )
+
+
 def _add_directive(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     directive = commands.add_parser("directive", help="issue directives (指令)")
     actions = directive.add_subparsers(dest="action", required=True)
@@ -22,7 +35,13 @@ def _add_directive(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     send.add_argument("--title", required=True, help="title, up to 200 characters")
     send.add_argument("--body", default="", help="text of the directive")
     send.add_argument("--priority", choices=[p.value for p in Priority], default="normal")
-    send.add_argument("--ack-within", help="acknowledge deadline, e.g. 30m, 4h, 1d")
+    _add_deadlines(send)
+    send.add_argument(
+        "--assignment",
+        choices=["each", "claim"],
+        default="each",
+        help="each: every inspector responds; claim: the first to acknowledge takes it",
+    )
     send.add_argument("--id", dest="message_id", help="message id; re-sending one id is safe")
     send.add_argument("--issued-by", help="who issues it, for the trail")
     send.add_argument("--no-wait", action="store_true", help="do not wait for the tasks")
@@ -39,7 +58,7 @@ def _add_lead(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     send.add_argument("--title", required=True, help="title, up to 200 characters")
     send.add_argument("--text", default="", help="details of the lead")
     send.add_argument("--severity", choices=[p.value for p in Priority], default="normal")
-    send.add_argument("--ack-within", help="acknowledge deadline, e.g. 30m, 4h, 1d")
+    _add_deadlines(send)
     send.add_argument("--key", help="the source's own id of the lead (dedup key)")
     send.add_argument("--id", dest="message_id", help="message id; re-sending one id is safe")
     send.add_argument("--no-wait", action="store_true", help="do not wait for the task")
@@ -67,6 +86,11 @@ def _add_tasks(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = task.add_subparsers(dest="action", required=True)
     show = actions.add_parser("show", help="a task and its trail")
     show.add_argument("task_id", type=int)
+    snooze = actions.add_parser("snooze", help="hold a task's escalation, as its grid leader")
+    snooze.add_argument("task_id", type=int)
+    snooze.add_argument("--by", required=True, help="staff code of the grid leader")
+    snooze.add_argument("--for", dest="duration", required=True, help="how long, e.g. 2h or 1d")
+    snooze.add_argument("--reason", required=True, help="why, for the trail")
 
 
 def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="run everything in one process on embedded defaults")
     commands.add_parser("migrate", help="migrate the database to the latest schema")
+    for component, text in (
+        ("dispatcher", "run only the dispatcher (directives and leads to tasks)"),
+        ("worker", "run only the worker (escalation sweeps and the outbox relay)"),
+        ("bot", "run only the Telegram bot (needs TELEGRAM_BOT_TOKEN or a Bot API URL)"),
+    ):
+        commands.add_parser(component, help=text)
+    deadline = commands.add_parser("deadline", help="show where a deadline falls")
+    deadline.add_argument("spec", help="e.g. 30m, '3 working days', '4 working hours'")
+    deadline.add_argument("--from", dest="start", help="start, YYYY-MM-DDTHH:MM in China time")
     _add_directive(commands)
     _add_lead(commands)
     _add_tasks(commands)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Float, String, Text
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import Base, BigId, UTCDateTime
@@ -21,5 +21,7 @@ class Directive(Base):
     target_kind: Mapped[str] = mapped_column(String(16))
     target_code: Mapped[str] = mapped_column(String(40))
     issued_by: Mapped[str | None] = mapped_column(String(100))
-    ack_within_s: Mapped[float] = mapped_column(Float)
+    ack_within: Mapped[str | None] = mapped_column(String(40))
+    due_within: Mapped[str | None] = mapped_column(String(40))
+    assignment: Mapped[str] = mapped_column(String(8), default="each")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,16 +9,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.errors import NotFoundError
-from griddispatch.messages import DirectiveMessage, Target, TargetKind
+from griddispatch.messages import DirectiveMessage, LeadMessage, Target, TargetKind
 from storage.db import Database
 from storage.directives.models import Directive
-from storage.escalation.policy import EscalationPolicy
+from storage.escalation.policy import Escalation
 from storage.registry import queries
 from storage.registry.models import Division, Inspector
 from storage.tasks.models import Task
 from storage.tasks.service import NewTask, create_task
 
 log = logging.getLogger(__name__)
+
+
+def message_ack_within(message: DirectiveMessage | LeadMessage) -> str | None:
+    """Return the acknowledge deadline a message sets, as deadline text, or None."""
+    if message.ack_within:
+        return message.ack_within
+    if message.ack_within_s:
+        return f"{message.ack_within_s:.3f}".rstrip("0").rstrip(".") + "s"
+    return None
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,7 @@ async def _resolve(session: AsyncSession, target: Target) -> list[Inspector]:
 
 
 async def accept_directive(
-    db: Database, message: DirectiveMessage, *, policy: EscalationPolicy, now: datetime
+    db: Database, message: DirectiveMessage, *, escalation: Escalation, now: datetime
 ) -> Accepted:
     """Store a directive and one task per resolved inspector, unless it was seen before.
 
@@ -87,7 +96,7 @@ async def accept_directive(
             existing = await _existing(session, message.message_id)
             if existing is not None:
                 return existing
-            return await _create(session, message, policy=policy, now=now)
+            return await _create(session, message, escalation=escalation, now=now)
     except IntegrityError:
         log.info("directive already stored by a concurrent consumer message=%s", message.message_id)
         async with db.reading() as session:
@@ -98,10 +107,10 @@ async def accept_directive(
 
 
 async def _create(
-    session: AsyncSession, message: DirectiveMessage, *, policy: EscalationPolicy, now: datetime
+    session: AsyncSession, message: DirectiveMessage, *, escalation: Escalation, now: datetime
 ) -> Accepted:
     inspectors = await resolve_target(session, message.target)
-    ack_within_s = message.ack_within_s or policy.default_ack_within_s
+    ack_within = message_ack_within(message)
     directive = Directive(
         message_id=message.message_id,
         title=message.title,
@@ -110,7 +119,9 @@ async def _create(
         target_kind=message.target.kind.value,
         target_code=message.target.code,
         issued_by=message.issued_by,
-        ack_within_s=ack_within_s,
+        ack_within=ack_within,
+        due_within=message.due_within,
+        assignment=message.assignment.value,
         created_at=now,
     )
     session.add(directive)
@@ -125,10 +136,12 @@ async def _create(
             body=message.body,
             priority=message.priority.value,
             routing=message.target.kind.value,
-            ack_within_s=ack_within_s,
+            ack_within=ack_within,
+            due_within=message.due_within,
+            assignment=message.assignment.value,
             directive_id=directive.id,
         )
-        task = await create_task(session, spec, remind_after_s=policy.remind_after_s, now=now)
+        task = await create_task(session, spec, escalation=escalation, now=now)
         task_ids.append(task.id)
     log.info(
         "directive accepted directive=%s message=%s tasks=%d",

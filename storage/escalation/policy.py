@@ -1,22 +1,39 @@
-"""The escalation chain of an unacknowledged task."""
+"""The escalation set-up a process runs with: its policies and its working calendar."""
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from griddispatch.data import data_path
+from griddispatch.workcalendar import DEFAULT_WORKING_HOURS, WorkCalendar, parse_working_hours
+from storage.escalation.policies import Policies, PolicyConfig, load_policies
+
+DEFAULT_POLICY_FILE = data_path("policies", "escalation.yaml")
 
 
 @dataclass(frozen=True)
-class EscalationPolicy:
-    """Timings of the chain: remind the assignee, then hand over to the grid leader.
+class Escalation:
+    """Policies and calendar, as every service that sets deadlines or fires steps needs them."""
 
-    Step 1 fires `remind_after_s` after the acknowledge deadline and reminds
-    the assignee; step 2 fires `escalate_after_s` after step 1 and notifies the
-    grid leader. A task that leaves state NEW stops the chain.
-    """
+    policies: Policies
+    calendar: WorkCalendar
 
-    default_ack_within_s: float = 4 * 3600.0
-    remind_after_s: float = 0.0
-    escalate_after_s: float = 1800.0
+    @classmethod
+    def load(
+        cls,
+        policy_file: Path | None = None,
+        calendar_dir: Path | None = None,
+        working_hours: str | None = None,
+    ) -> "Escalation":
+        """Load the policy file (the shipped defaults when None) and the calendar folder."""
+        policies = load_policies(policy_file or DEFAULT_POLICY_FILE)
+        hours = parse_working_hours(working_hours) if working_hours else DEFAULT_WORKING_HOURS
+        calendar = WorkCalendar(folder=calendar_dir, working_hours=hours)
+        return cls(policies=policies, calendar=calendar)
 
+    def policy_for(self, kind: str, priority: str) -> PolicyConfig:
+        """Return the policy a new task of `kind` and `priority` gets."""
+        return self.policies.for_task(kind, priority)
 
-STEP_REMIND = 1
-STEP_ESCALATE = 2
-LAST_STEP = STEP_ESCALATE
+    def policy_named(self, name: str, kind: str, priority: str) -> PolicyConfig:
+        """Return the task's stored policy, or the matching one if the file dropped it."""
+        return self.policies.by_name(name) or self.policy_for(kind, priority)

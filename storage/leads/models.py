@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import Base, BigId, UTCDateTime
@@ -26,5 +26,6 @@ class Lead(Base):
     severity: Mapped[str] = mapped_column(String(16))
     subject_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("subjects.id"), index=True)
     routing: Mapped[str] = mapped_column(String(16))
-    ack_within_s: Mapped[float] = mapped_column(Float)
+    ack_within: Mapped[str | None] = mapped_column(String(40))
+    due_within: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from griddispatch.errors import NotFoundError
 from griddispatch.messages import LeadMessage
 from storage.db import Database
-from storage.directives.service import Accepted
-from storage.escalation.policy import EscalationPolicy
+from storage.directives.service import Accepted, message_ack_within
+from storage.escalation.policy import Escalation
 from storage.leads.models import Lead
 from storage.registry import queries
 from storage.registry.models import Division, Inspector, Role, Subject
@@ -85,7 +85,7 @@ async def _route(
 
 
 async def accept_lead(
-    db: Database, message: LeadMessage, *, policy: EscalationPolicy, now: datetime
+    db: Database, message: LeadMessage, *, escalation: Escalation, now: datetime
 ) -> Accepted:
     """Store a lead and its task, unless the same (source, dedup key) was seen before.
 
@@ -98,7 +98,7 @@ async def accept_lead(
             existing = await _existing(session, message.source, key)
             if existing is not None:
                 return existing
-            return await _create(session, message, key, policy=policy, now=now)
+            return await _create(session, message, key, escalation=escalation, now=now)
     except IntegrityError:
         log.info(
             "lead already stored by a concurrent consumer source=%s key=%s", message.source, key
@@ -115,11 +115,11 @@ async def _create(
     message: LeadMessage,
     key: str,
     *,
-    policy: EscalationPolicy,
+    escalation: Escalation,
     now: datetime,
 ) -> Accepted:
     routing, subject, assignee = await _route(session, message)
-    ack_within_s = message.ack_within_s or policy.default_ack_within_s
+    ack_within = message_ack_within(message)
     lead = Lead(
         source=message.source,
         dedup_key=key,
@@ -128,7 +128,8 @@ async def _create(
         severity=message.severity.value,
         subject_id=subject.id if subject else None,
         routing=routing,
-        ack_within_s=ack_within_s,
+        ack_within=ack_within,
+        due_within=message.due_within,
         created_at=now,
     )
     session.add(lead)
@@ -143,11 +144,12 @@ async def _create(
             body=message.text,
             priority=message.severity.value,
             routing=routing,
-            ack_within_s=ack_within_s,
+            ack_within=ack_within,
+            due_within=message.due_within,
             lead_id=lead.id,
             subject_id=subject.id if subject else None,
         )
-        task = await create_task(session, spec, remind_after_s=policy.remind_after_s, now=now)
+        task = await create_task(session, spec, escalation=escalation, now=now)
         task_ids.append(task.id)
     log.info(
         "lead accepted lead=%s source=%s routing=%s tasks=%d",

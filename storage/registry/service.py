@@ -136,9 +136,7 @@ def _subject_location(row: SubjectRow) -> tuple[float | None, float | None]:
 
 async def _import_subjects(session: AsyncSession, parsed: ParsedFile, report: ImportReport) -> None:
     grids = set(await session.scalars(select(Division.code).where(Division.level == "grid")))
-    inspector_ids = dict(
-        (await session.execute(select(Inspector.code, Inspector.id))).tuples().all()
-    )
+    inspector_ids = dict((await session.execute(select(Inspector.code, Inspector.id))).all())
     subjects = list(await session.scalars(select(Subject)))
     by_credit = {s.credit_code: s for s in subjects if s.credit_code}
     by_other = {s.other_id: s for s in subjects if s.other_id}

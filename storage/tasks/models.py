@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import Base, BigId, UTCDateTime
@@ -12,8 +12,11 @@ from storage.base import Base, BigId, UTCDateTime
 class Task(Base):
     """One piece of work for one inspector, created from a directive or a lead.
 
-    `next_step_at` is the time of the next escalation step; the worker sweeps
-    tasks whose time has come, so no deadline lives only in memory.
+    Two clocks: `ack_due_at` (acknowledge by) and `due_at` (result due by),
+    computed from `ack_within` and `due_within` on the working calendar.
+    `next_step_at` is when the next escalation step of policy `policy_name`
+    is due and `fired_steps` lists the steps that fired or were skipped, so
+    the worker keeps no deadline in memory.
     """
 
     __tablename__ = "tasks"
@@ -33,9 +36,19 @@ class Task(Base):
     priority: Mapped[str] = mapped_column(String(16))
     routing: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), index=True)
+    assignment: Mapped[str] = mapped_column(String(8), default="each")
+    claimed_by_inspector_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("inspectors.id"))
+    policy_name: Mapped[str] = mapped_column(String(40))
+    ack_within: Mapped[str] = mapped_column(String(40))
+    due_within: Mapped[str] = mapped_column(String(40))
     ack_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    review_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deadline_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    fired_steps: Mapped[list[int]] = mapped_column(JSON, default=list)
     escalation_step: Mapped[int] = mapped_column(Integer, default=0)
     next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decline_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

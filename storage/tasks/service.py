@@ -7,19 +7,23 @@ causes in the caller's transaction, so they commit or roll back together.
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch import subjects
+from griddispatch.deadlines import parse_deadline
 from griddispatch.errors import NotFoundError, PermissionDeniedError
 from griddispatch.messages import Notification, NotificationKind, TaskEventMessage
 from storage.db import Database
+from storage.escalation.plan import replan
+from storage.escalation.policy import Escalation
 from storage.outbox.service import enqueue
 from storage.registry.models import Inspector
 from storage.registry.queries import grid_leader_of
+from storage.tasks.deadlines import set_deadlines
 from storage.tasks.models import Task, TaskEvent
 from storage.tasks.states import OPEN_STATES, TaskAction, TaskState, next_state
 
@@ -85,12 +89,22 @@ async def record_event(
 
 
 def notify(
-    session: AsyncSession, task: Task, *, inspector_id: int, kind: NotificationKind, now: datetime
+    session: AsyncSession,
+    task: Task,
+    *,
+    inspector_id: int,
+    kind: NotificationKind,
+    now: datetime,
+    condition: str | None = None,
 ) -> str:
     """Queue a Telegram notification about `task` for one inspector; return its id."""
     notification_id = f"{kind.value}-{task.id}-{inspector_id}-{uuid.uuid4().hex[:12]}"
     notification = Notification(
-        notification_id=notification_id, kind=kind, task_id=task.id, inspector_id=inspector_id
+        notification_id=notification_id,
+        kind=kind,
+        task_id=task.id,
+        inspector_id=inspector_id,
+        condition=condition,
     )
     enqueue(
         session,
@@ -104,7 +118,7 @@ def notify(
 
 @dataclass(frozen=True)
 class NewTask:
-    """What a task is created from."""
+    """What a task is created from. Deadlines left None come from the task's policy."""
 
     kind: str
     inspector_id: int
@@ -112,17 +126,19 @@ class NewTask:
     body: str
     priority: str
     routing: str
-    ack_within_s: float
+    ack_within: str | None = None
+    due_within: str | None = None
+    assignment: str = "each"
     directive_id: int | None = None
     lead_id: int | None = None
     subject_id: int | None = None
 
 
 async def create_task(
-    session: AsyncSession, spec: NewTask, *, remind_after_s: float, now: datetime
+    session: AsyncSession, spec: NewTask, *, escalation: Escalation, now: datetime
 ) -> Task:
-    """Create a task in state NEW, its first trail entry and its notification."""
-    ack_due_at = now + timedelta(seconds=spec.ack_within_s)
+    """Create a task in state NEW with its deadlines, first trail entry and notification."""
+    policy = escalation.policy_for(spec.kind, spec.priority)
     task = Task(
         kind=spec.kind,
         directive_id=spec.directive_id,
@@ -134,27 +150,40 @@ async def create_task(
         priority=spec.priority,
         routing=spec.routing,
         state=TaskState.NEW.value,
-        ack_due_at=ack_due_at,
+        assignment=spec.assignment,
+        policy_name=policy.name,
+        ack_within=spec.ack_within or policy.ack_within,
+        due_within=spec.due_within or policy.due_within,
+        fired_steps=[],
         escalation_step=0,
-        next_step_at=ack_due_at + timedelta(seconds=remind_after_s),
         created_at=now,
         updated_at=now,
     )
+    provisional = set_deadlines(task, escalation.calendar, start=now)
+    replan(task, policy, escalation.calendar)
     session.add(task)
     await session.flush()
 
-    await record_event(
-        session, task, kind="created", actor=SYSTEM, now=now, detail={"routing": spec.routing}
-    )
+    detail: dict[str, Any] = {
+        "routing": spec.routing,
+        "policy": policy.name,
+        "ack_due_at": task.ack_due_at.isoformat(),
+        "due_at": task.due_at.isoformat(),
+    }
+    if provisional:
+        detail["provisional"] = True
+    await record_event(session, task, kind="created", actor=SYSTEM, now=now, detail=detail)
     notify(
         session, task, inspector_id=spec.inspector_id, kind=NotificationKind.TASK_ASSIGNED, now=now
     )
     log.info(
-        "task created task=%s inspector=%s directive=%s lead=%s",
+        "task created task=%s inspector=%s directive=%s lead=%s policy=%s provisional=%s",
         task.id,
         spec.inspector_id,
         spec.directive_id,
         spec.lead_id,
+        policy.name,
+        provisional,
     )
     return task
 
@@ -173,6 +202,7 @@ async def act_on_task(
     task_id: int,
     action: TaskAction,
     inspector_id: int,
+    escalation: Escalation,
     now: datetime,
     reason: str | None = None,
 ) -> Task:
@@ -181,6 +211,8 @@ async def act_on_task(
     Raises NotFoundError for an unknown task or inspector, PermissionDeniedError
     when the inspector is neither the assignee nor their grid leader, and
     IllegalTransitionError when the task's state does not allow the action.
+    The escalation chain is re-planned in the same transaction, so no step
+    fires for work already done.
     """
     async with db.transaction() as session:
         task = await _load_for_update(session, task_id)
@@ -195,10 +227,17 @@ async def act_on_task(
 
         task.state = next_state(task.state, action).value
         task.updated_at = now
-        if task.state != TaskState.NEW.value:
-            task.next_step_at = None
         if action is TaskAction.DECLINE:
             task.decline_reason = reason
+        if action is TaskAction.SUBMIT:
+            policy = escalation.policy_named(task.policy_name, task.kind, task.priority)
+            review = parse_deadline(policy.review_within).resolve(now, escalation.calendar)
+            task.review_due_at = review.at
+        replan(
+            task,
+            escalation.policy_named(task.policy_name, task.kind, task.priority),
+            escalation.calendar,
+        )
 
         detail = {"reason": reason} if reason else {}
         await record_event(
@@ -216,8 +255,45 @@ async def act_on_task(
             kind=NotificationKind.TASK_UPDATED,
             now=now,
         )
+        if action is TaskAction.ACKNOWLEDGE and task.assignment == "claim":
+            await _withdraw_other_claims(session, task, inspector, now=now)
         log.info("task %s task=%s inspector=%s", action.value, task_id, inspector.id)
         return task
+
+
+async def _withdraw_other_claims(
+    session: AsyncSession, task: Task, claimer: Inspector, *, now: datetime
+) -> None:
+    """Cancel the other open tasks of a claim-mode directive once one inspector took it."""
+    others = await session.scalars(
+        select(Task)
+        .where(
+            Task.directive_id == task.directive_id,
+            Task.id != task.id,
+            Task.state == TaskState.NEW.value,
+        )
+        .with_for_update()
+    )
+    for other in others:
+        other.state = next_state(other.state, TaskAction.CANCEL).value
+        other.claimed_by_inspector_id = claimer.id
+        other.next_step_at = None
+        other.updated_at = now
+        await record_event(
+            session,
+            other,
+            kind="claimed_elsewhere",
+            actor=Actor.inspector(claimer),
+            now=now,
+            detail={"claimed_by_inspector_id": claimer.id, "claimed_task_id": task.id},
+        )
+        notify(
+            session,
+            other,
+            inspector_id=other.inspector_id,
+            kind=NotificationKind.TASK_UPDATED,
+            now=now,
+        )
 
 
 _EVENT_OF_ACTION = {

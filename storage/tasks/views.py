@@ -21,6 +21,9 @@ class TaskView:
     priority: str
     routing: str
     ack_due_at: datetime
+    due_at: datetime
+    deadline_provisional: bool
+    claimed_by_name: str | None
     escalation_step: int
     decline_reason: str | None
     inspector_id: int
@@ -41,6 +44,11 @@ async def load_task_view(db: Database, task_id: int) -> TaskView:
         assert inspector is not None
         grid = await session.get(Division, inspector.division_code)
         subject = await session.get(Subject, task.subject_id) if task.subject_id else None
+        claimer = (
+            await session.get(Inspector, task.claimed_by_inspector_id)
+            if task.claimed_by_inspector_id
+            else None
+        )
         return TaskView(
             id=task.id,
             kind=task.kind,
@@ -50,6 +58,9 @@ async def load_task_view(db: Database, task_id: int) -> TaskView:
             priority=task.priority,
             routing=task.routing,
             ack_due_at=task.ack_due_at,
+            due_at=task.due_at,
+            deadline_provisional=task.deadline_provisional,
+            claimed_by_name=claimer.name if claimer else None,
             escalation_step=task.escalation_step,
             decline_reason=task.decline_reason,
             inspector_id=inspector.id,

@@ -17,9 +17,10 @@ class Delivery(Base):
     __tablename__ = "deliveries"
 
     notification_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    task_id: Mapped[int] = mapped_column(BigId, ForeignKey("tasks.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("tasks.id"), index=True)
     inspector_id: Mapped[int] = mapped_column(BigId, ForeignKey("inspectors.id"))
     kind: Mapped[str] = mapped_column(String(32))
+    condition: Mapped[str | None] = mapped_column(String(32))
     chat_id: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[int] = mapped_column(BigInteger)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -26,6 +26,8 @@ async def record_delivery(db: Database, delivery: Delivery) -> None:
     try:
         async with db.transaction() as session:
             session.add(delivery)
+            if delivery.task_id is None:
+                return
             task = await session.get(Task, delivery.task_id)
             assert task is not None
             await record_event(

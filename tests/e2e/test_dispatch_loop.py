@@ -11,7 +11,7 @@ from griddispatch import subjects
 from storage.registry.models import Division, Inspector, Role
 from storage.registry.queries import grid_inspectors
 from storage.tasks.models import Task
-from tests.harness.loop import Loop, running_loop, wait_for
+from tests.harness.loop import ESCALATE_AFTER, Loop, running_loop, wait_for
 
 ACK_WITHIN = timedelta(minutes=30)
 
@@ -96,7 +96,7 @@ async def test_directive_to_grid_runs_whole_loop(loop: Loop) -> None:
     for task in silent:
         await loop.chats.receives(users[task.inspector_id], "提醒", title)
 
-    loop.clock.advance(timedelta(seconds=loop.policy.escalate_after_s))
+    loop.clock.advance(ESCALATE_AFTER)
     fired = await loop.sweep()
     assert [(step.task_id, step.kind) for step in fired] == [(t.id, "escalated") for t in silent]
     for inspector in inspectors[2:]:

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,7 +29,7 @@ from griddispatch.nats_server import NatsServer, free_port
 from griddispatch.settings import LOCAL_BOT_TOKEN
 from storage.db import Database
 from storage.directives.models import Directive
-from storage.escalation.policy import EscalationPolicy
+from storage.escalation.policy import Escalation
 from storage.escalation.service import FiredStep
 from storage.registry.models import Inspector
 from storage.registry.queries import inspector_by_code
@@ -44,6 +44,9 @@ T = TypeVar("T")
 START = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 WAIT_TIMEOUT_S = 10.0
 TEST_USER_BASE = 5_000_000_000
+TEST_POLICIES = Path(__file__).parent / "policies.yaml"
+# The harness chain: the grid leader hears this long after the reminder.
+ESCALATE_AFTER = timedelta(minutes=30)
 
 
 @dataclass
@@ -57,15 +60,15 @@ class Loop:
     api: LocalBotApiServer
     control: LocalBotApiControl
     chats: ChatExpectations
-    policy: EscalationPolicy
+    escalation: Escalation
     dispatcher: DispatcherService
     worker: WorkerService
     bot: BotService
 
     async def sweep(self) -> list[FiredStep]:
         """Run one escalation sweep at the clock's time and relay what it queued."""
-        assert self.worker.escalation is not None and self.worker.relay is not None
-        fired = await self.worker.escalation.sweep_once()
+        assert self.worker.escalation_worker is not None and self.worker.relay is not None
+        fired = await self.worker.escalation_worker.sweep_once()
         await self.worker.relay.drain()
         return fired
 
@@ -141,14 +144,12 @@ async def running_loop(
     database_url: str,
     tmp_path: Path,
     *,
-    policy: EscalationPolicy | None = None,
+    escalation: Escalation | None = None,
     example_registry: bool = True,
 ) -> AsyncIterator[Loop]:
     """Start every component against `database_url` and stop them all afterwards."""
     clock = ManualClock(START)
-    policy = policy or EscalationPolicy(
-        default_ack_within_s=3600.0, remind_after_s=0.0, escalate_after_s=1800.0
-    )
+    escalation = escalation or Escalation.load(TEST_POLICIES, tmp_path / "calendars")
     async with AsyncExitStack() as stack:
         nats = NatsServer(port=free_port(), store_dir=tmp_path / "jetstream")
         await nats.start()
@@ -165,16 +166,16 @@ async def running_loop(
         control = LocalBotApiControl(api.base_url, LOCAL_BOT_TOKEN)
         stack.push_async_callback(control.close)
 
-        dispatcher = DispatcherService(nats_url=nats.url, db=db, policy=policy, clock=clock)
+        dispatcher = DispatcherService(nats_url=nats.url, db=db, escalation=escalation, clock=clock)
         await dispatcher.start()
         stack.push_async_callback(dispatcher.stop)
         worker = WorkerService(
             nats_url=nats.url,
             db=db,
-            policy=policy,
+            escalation=escalation,
             clock=clock,
             sweep_interval_s=3600.0,
-            schedule_sweeps=False,
+            schedule_jobs=False,
         )
         await worker.start()
         stack.push_async_callback(worker.stop)
@@ -182,6 +183,7 @@ async def running_loop(
             nats_url=nats.url,
             db=db,
             clock=clock,
+            escalation=escalation,
             token=LOCAL_BOT_TOKEN,
             api_url=api.base_url,
             poll_timeout_s=1,
@@ -200,7 +202,7 @@ async def running_loop(
             api=api,
             control=control,
             chats=ChatExpectations(control),
-            policy=policy,
+            escalation=escalation,
             dispatcher=dispatcher,
             worker=worker,
             bot=bot,

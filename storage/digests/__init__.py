@@ -1,0 +1,1 @@
+"""Daily digests for grid leaders and county staff."""
