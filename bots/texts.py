@@ -1,19 +1,17 @@
 """Rendering task messages and keyboards, apart from the handlers that send them."""
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bots.callbacks import TaskButton, TaskCallback
 from griddispatch.i18n import Translator, mark
-from griddispatch.labels import KIND_LABELS, PRIORITY_LABELS, STATE_LABELS
+from griddispatch.labels import KIND_LABELS, PRIORITY_LABELS, STATE_LABELS, local_time
 from griddispatch.messages import NotificationKind
 from storage.digests.queries import AreaSummary
 from storage.tasks.states import TaskState
 from storage.tasks.views import TaskView
 
-LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 TELEGRAM_TEXT_LIMIT = 4096
 ELLIPSIS = "…"
 
@@ -38,11 +36,6 @@ CONDITION_HEADERS = {
     (NotificationKind.ESCALATED, "not_submitted"): mark("Escalated: result overdue"),
     (NotificationKind.ESCALATED, "not_reviewed"): mark("Escalated: result awaits review"),
 }
-
-
-def local_time(moment: datetime) -> str:
-    """Format a moment in China Standard Time, as inspectors read clocks."""
-    return moment.astimezone(LOCAL_ZONE).strftime("%Y-%m-%d %H:%M")
 
 
 def fit(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> str:

@@ -2,8 +2,9 @@
 
 With no Telegram token, `up` runs the local Bot API server. So that tasks
 reach someone, every inspector without a Telegram binding gets a simulated
-user there, with user id `LOCAL_USER_BASE + inspector id`, bound through an
-invite code as a real inspector would be.
+user there, with user id `LOCAL_USER_BASE + inspector id`. They are bound directly in the
+database, because the local server keeps no state across restarts and
+exchanging 779 invite codes through the bot would only slow the start.
 """
 
 import logging
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from bots.local_api.client import LocalBotApiControl
 from storage.db import Database
 from storage.registry.models import Inspector
-from storage.registry.service import bind_telegram, create_invite
+from storage.registry.service import bind_local_users
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,8 @@ async def bind_all_locally(db: Database, control: LocalBotApiControl, *, now: da
     """Bind every unbound inspector to a new simulated user; return how many were bound."""
     inspectors = await _unbound_inspectors(db)
     for inspector in inspectors:
-        user_id = local_user_id(inspector.id)
-        await control.create_user(user_id, inspector.name)
-        invite = await create_invite(db, inspector.code, now=now)
-        await bind_telegram(
-            db, invite.code, user_id=user_id, chat_id=user_id, language="zh-hans", now=now
-        )
-    log.info("inspectors bound to simulated telegram users count=%d", len(inspectors))
+        await control.create_user(local_user_id(inspector.id), inspector.name)
+    await bind_local_users(
+        db, {inspector.id: local_user_id(inspector.id) for inspector in inspectors}, now=now
+    )
     return len(inspectors)

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from griddispatch import subjects
 from griddispatch.errors import InfrastructureError
-from griddispatch.messages import DirectiveMessage, LeadMessage
+from griddispatch.messages import DeadLetter, DirectiveMessage, LeadMessage
 from griddispatch.nats_connection import connect
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,11 @@ PUBLISH_TRIES = 4
 async def publish_message(nats_url: str, subject: str, message_id: str, body: BaseModel) -> PubAck:
     """Publish `body` on `subject` with `message_id` as Nats-Msg-Id, retrying on timeouts."""
     try:
-        client = await connect(nats_url, name="griddispatch-cli")
+        client = await connect(nats_url, name="griddispatch-cli", reconnect=False)
     except (NatsError, OSError) as exc:
         raise InfrastructureError(
-            f"cannot connect to NATS at {nats_url}: {exc!r}; start it with `griddispatch up` "
-            "or set GRIDDISPATCH_NATS_URL"
+            f"cannot connect to NATS at {nats_url} ({exc!r}); start griddispatch with "
+            "`griddispatch up`, or set GRIDDISPATCH_NATS_URL to a running NATS server"
         ) from exc
     try:
         return await _publish_with_retry(client.jetstream(), subject, message_id, body)
@@ -74,3 +74,29 @@ async def publish_lead(nats_url: str, lead: LeadMessage) -> PubAck:
     return await publish_message(
         nats_url, subjects.lead_subject(lead.source), lead.message_id, lead
     )
+
+
+async def recent_dead_letters(nats_url: str, *, limit: int) -> list[DeadLetter]:
+    """Return up to `limit` of the newest dead letters, oldest first."""
+    try:
+        client = await connect(nats_url, name="griddispatch-cli", reconnect=False)
+    except (NatsError, OSError) as exc:
+        raise InfrastructureError(
+            f"cannot connect to NATS at {nats_url} ({exc!r}); start griddispatch with "
+            "`griddispatch up`, or set GRIDDISPATCH_NATS_URL to a running NATS server"
+        ) from exc
+    try:
+        js = client.jetstream()
+        info = await js.stream_info(subjects.DEAD_LETTER_STREAM)
+        last = info.state.last_seq
+        first = max(info.state.first_seq, last - limit + 1)
+        letters = []
+        for sequence in range(first, last + 1) if info.state.messages else []:
+            try:
+                stored = await js.get_msg(subjects.DEAD_LETTER_STREAM, sequence)
+            except NatsError:
+                continue
+            letters.append(DeadLetter.model_validate_json(stored.data or b"{}"))
+        return letters
+    finally:
+        await client.close()

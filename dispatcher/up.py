@@ -20,29 +20,17 @@ from bots.local_api.client import LocalBotApiControl
 from bots.local_api.server import LocalBotApiServer
 from dispatcher import local_mode
 from dispatcher.service import DispatcherService
+from dispatcher.setup import escalation_from, load_example_registry
 from griddispatch.clock import SystemClock
-from griddispatch.data import data_path
 from griddispatch.errors import ConfigurationError
 from griddispatch.nats_server import NatsServer, port_is_free
 from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
 from storage.db import Database
-from storage.escalation.policy import Escalation
 from storage.migrate import upgrade
-from storage.registry.service import import_files, registry_is_empty
+from storage.registry.service import registry_is_empty
 from workers.service import WorkerService
 
 log = logging.getLogger(__name__)
-
-EXAMPLE_REGISTRY = ("registry", "ordos")
-
-
-def escalation_from(settings: Settings) -> Escalation:
-    """Load the escalation policies and the working calendar that settings name."""
-    return Escalation.load(
-        settings.escalation_policy_file,
-        settings.resolved_calendar_dir,
-        settings.working_hours,
-    )
 
 
 async def _start_nats(settings: Settings, stack: AsyncExitStack) -> str:
@@ -53,15 +41,6 @@ async def _start_nats(settings: Settings, stack: AsyncExitStack) -> str:
     await server.start()
     stack.push_async_callback(server.stop)
     return server.url
-
-
-async def load_example_registry(db: Database) -> None:
-    """Import the Ordos example registry shipped with the project."""
-    folder = data_path(*EXAMPLE_REGISTRY)
-    files = [folder / name for name in ("divisions.csv", "inspectors.csv", "subjects.csv")]
-    reports = await import_files(db, files)
-    for report in reports:
-        log.info("example registry loaded kind=%s rows=%d", report.kind, report.inserted)
 
 
 async def _prepare_database(settings: Settings, stack: AsyncExitStack) -> Database:

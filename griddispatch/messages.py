@@ -117,6 +117,7 @@ class NotificationKind(StrEnum):
     REMINDER = "reminder"
     ESCALATED = "escalated"
     TASK_UPDATED = "task_updated"
+    DECLINED = "declined"  # to the grid leader: the assignee cannot do it, reassign
     DIGEST = "digest"
 
 

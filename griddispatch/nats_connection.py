@@ -15,6 +15,10 @@ async def _on_error(exc: Exception) -> None:
     log.warning("nats connection error: %r", exc)
 
 
+async def _quiet_error(exc: Exception) -> None:
+    log.debug("nats connection error: %r", exc)
+
+
 async def _on_disconnected() -> None:
     log.info("nats disconnected")
 
@@ -36,9 +40,16 @@ def connection_options(name: str) -> dict[str, object]:
     }
 
 
-async def connect(url: str, *, name: str) -> Client:
-    """Open a NATS connection to `url` for the component `name`."""
-    client = await nats.connect(url, **connection_options(name))
+async def connect(url: str, *, name: str, reconnect: bool = True) -> Client:
+    """Open a NATS connection to `url` for the component `name`.
+
+    With `reconnect` off (for short-lived commands) a server that is down
+    fails the first attempt at once instead of being retried forever.
+    """
+    options = connection_options(name)
+    if not reconnect:
+        options.update(allow_reconnect=False, max_reconnect_attempts=0, error_cb=_quiet_error)
+    client = await nats.connect(url, **options)
     log.info("nats connected component=%s url=%s", name, url)
     return client
 

@@ -6,7 +6,9 @@ from storage.escalation.models import Lease
 from storage.leads.models import Lead
 from storage.outbox.models import OutboxMessage
 from storage.registry.models import Division, Inspector, Invite, Subject
+from storage.results.models import InspectionResult, Photo, ResultItem
 from storage.tasks.models import Task, TaskEvent
+from storage.telegram.drafts import Draft
 from storage.telegram.models import Delivery
 
 __all__ = [
@@ -14,11 +16,15 @@ __all__ = [
     "Delivery",
     "Directive",
     "Division",
+    "Draft",
+    "InspectionResult",
     "Inspector",
     "Invite",
     "Lead",
     "Lease",
     "OutboxMessage",
+    "Photo",
+    "ResultItem",
     "Subject",
     "Task",
     "TaskEvent",

@@ -95,7 +95,7 @@ class BotState:
         user.last_name = last_name
         user.username = username
         user.language_code = language_code
-        logger.info("user created bot_id=%s user_id=%s", self.bot_id, user_id)
+        logger.debug("user created bot_id=%s user_id=%s", self.bot_id, user_id)
         return user
 
     def add_group(self, chat_id: int, title: str, member_ids: set[int]) -> ChatRecord:

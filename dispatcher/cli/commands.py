@@ -9,21 +9,20 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bots.local_api.client import LocalBotApiControl
-from bots.texts import local_time
-from dispatcher.publish import publish_directive, publish_lead
-from dispatcher.up import escalation_from, load_example_registry, run_component, run_up
+from dispatcher.publish import publish_directive, publish_lead, recent_dead_letters
+from dispatcher.setup import escalation_from, load_example_registry
 from griddispatch.clock import SystemClock
 from griddispatch.deadlines import parse_deadline
 from griddispatch.durations import parse_duration
 from griddispatch.errors import NotFoundError, ValidationError
 from griddispatch.i18n import Translator
-from griddispatch.labels import STATE_LABELS
+from griddispatch.labels import EVENT_LABELS, STATE_LABELS, local_time
 from griddispatch.messages import DirectiveMessage, LeadMessage, LeadSubjectRef, Target, TargetKind
-from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
+from griddispatch.settings import Settings
 from griddispatch.workcalendar import CHINA
 from storage.db import Database
 from storage.directives.models import Directive
+from storage.directives.service import resolve_target
 from storage.escalation.service import snooze_task
 from storage.leads.models import Lead
 from storage.migrate import upgrade
@@ -60,6 +59,8 @@ def _deadline(text: str | None) -> str | None:
     """Check a deadline given on the command line; raises ValidationError naming it."""
     if text is None:
         return None
+    if not text.strip():
+        raise ValidationError("an empty deadline is invalid; leave the option out for the default")
     parse_deadline(text)
     return text
 
@@ -96,6 +97,8 @@ async def send_directive(settings: Settings, args: argparse.Namespace, _: Transl
         assignment=args.assignment,
         issued_by=args.issued_by,
     )
+    async with database(settings) as db, db.reading() as session:
+        await resolve_target(session, message.target)
     ack = await publish_directive(settings.resolved_nats_url, message)
     print(_("Directive sent: id {id}, stream sequence {seq}.", id=message.message_id, seq=ack.seq))
     if args.no_wait:
@@ -149,7 +152,7 @@ async def show_tasks(settings: Settings, args: argparse.Namespace, _: Translator
     """Print tasks as a table."""
     async with database(settings) as db:
         tasks = await list_tasks(db, open_only=args.open, limit=args.limit)
-        print(_("ID | State | Assignee | Acknowledge by | Title"))
+        print(_("ID | State | Assignee | Acknowledge by (China time) | Title"))
         for task in tasks:
             view = await load_task_view(db, task.id)
             print(
@@ -161,14 +164,30 @@ async def show_tasks(settings: Settings, args: argparse.Namespace, _: Translator
 
 
 async def show_task(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
-    """Print one task and its trail."""
+    """Print one task, its deadlines and its trail."""
     async with database(settings) as db:
         view = await load_task_view(db, args.task_id)
         print(f"#{view.id} {view.title}")
+        if view.body:
+            print(view.body)
         print(_("State: {state}", state=_(STATE_LABELS[view.state])))
         print(_("Assignee: {name} ({grid})", name=view.inspector_name, grid=view.grid_name))
+        print(_("Acknowledge by: {deadline}", deadline=local_time(view.ack_due_at)))
+        print(_("Result due by: {deadline}", deadline=local_time(view.due_at)))
         for event in await trail(db, args.task_id):
-            print(f"  {local_time(event.at)}  {event.kind:<20} {event.actor:<24} {event.detail}")
+            label = _(EVENT_LABELS.get(event.kind, event.kind))
+            details = " ".join(f"{key}={value}" for key, value in event.detail.items())
+            print(f"  {local_time(event.at)}  {label}  {event.actor}  {details}".rstrip())
+    return 0
+
+
+async def show_dead_letters(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Print the most recent dead letters with their reasons."""
+    letters = await recent_dead_letters(settings.resolved_nats_url, limit=args.limit)
+    for letter in letters:
+        print(f"{local_time(letter.received_at)}  {letter.subject}  {letter.reason}")
+        print(f"  {letter.payload[:300]}")
+    print(_("{count} dead letters", count=len(letters)))
     return 0
 
 
@@ -219,55 +238,11 @@ async def invite_inspector(settings: Settings, args: argparse.Namespace, _: Tran
     return 0
 
 
-async def _local_chat_id(settings: Settings, inspector_code: str) -> int:
-    async with database(settings) as db, db.reading() as session:
-        inspector = await inspector_by_code(session, inspector_code)
-    if inspector is None:
-        raise NotFoundError(f"inspector {inspector_code!r} not found; check the staff code")
-    if inspector.telegram_chat_id is None:
-        raise NotFoundError(f"inspector {inspector_code!r} is not bound to Telegram")
-    return inspector.telegram_chat_id
-
-
-def _local_api_url(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.bot_api_port}"
-
-
-async def show_chat(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
-    """Print the bot's messages in an inspector's chat on the local Bot API server."""
-    chat_id = await _local_chat_id(settings, args.inspector)
-    async with LocalBotApiControl(_local_api_url(settings), LOCAL_BOT_TOKEN) as control:
-        messages = await control.messages(chat_id)
-    for message in messages:
-        buttons = " ".join(f"[{text}]" for row in message.buttons for text, _data in row)
-        print(f"--- message {message.message_id} {buttons}")
-        print(message.text or "")
-    print(_("{count} messages", count=len(messages)))
-    return 0
-
-
-async def tap_button(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
-    """Tap an inline button in an inspector's chat on the local Bot API server."""
-    chat_id = await _local_chat_id(settings, args.inspector)
-    # In a private chat the chat id is the user's id.
-    user_id = chat_id
-    async with LocalBotApiControl(_local_api_url(settings), LOCAL_BOT_TOKEN) as control:
-        await control.tap(user_id, args.message_id, button_text=args.button)
-    print(_("Tapped {button}.", button=args.button))
-    return 0
-
-
 async def migrate(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
     """Migrate the database."""
     async with database(settings):
         pass
     print(_("Database is up to date."))
-    return 0
-
-
-async def up(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
-    """Run everything until interrupted."""
-    await run_up(settings)
     return 0
 
 
@@ -315,10 +290,4 @@ async def show_deadline(settings: Settings, args: argparse.Namespace, _: Transla
     )
     if deadline.provisional:
         print(_("Provisional: a year on the way has no official holiday calendar yet."))
-    return 0
-
-
-async def component(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
-    """Run one component in this process."""
-    await run_component(settings, args.command)
     return 0

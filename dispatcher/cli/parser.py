@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("bot", "run only the Telegram bot (needs TELEGRAM_BOT_TOKEN or a Bot API URL)"),
     ):
         commands.add_parser(component, help=text)
+    letters = commands.add_parser("deadletters", help="messages that could not be processed")
+    letters.add_argument("--limit", type=int, default=20, help="how many, newest last")
     deadline = commands.add_parser("deadline", help="show where a deadline falls")
     deadline.add_argument("spec", help="e.g. 30m, '3 working days', '4 working hours'")
     deadline.add_argument("--from", dest="start", help="start, YYYY-MM-DDTHH:MM in China time")

@@ -55,6 +55,11 @@ async def resolve_target(session: AsyncSession, target: Target) -> list[Inspecto
 
     Raises NotFoundError naming the target when it matches nothing or nobody.
     """
+    is_division = target.kind in (TargetKind.GRID, TargetKind.DIVISION)
+    if is_division and await session.get(Division, target.code) is None:
+        raise NotFoundError(
+            f"{target.kind.value} {target.code!r} not found in the registry; check the code"
+        )
     inspectors = await _resolve(session, target)
     if not inspectors:
         raise NotFoundError(

@@ -183,6 +183,15 @@ _IMPORTERS = {
 }
 
 
+def _read(path: Path) -> ParsedFile:
+    try:
+        return read_registry_file(path)
+    except FileNotFoundError:
+        raise ValidationError(f"registry file {path} not found; check the path") from None
+    except OSError as exc:
+        raise ValidationError(f"registry file {path} cannot be read: {exc.strerror}") from None
+
+
 async def import_files(db: Database, paths: Iterable[Path]) -> list[ImportReport]:
     """Import registry files, divisions first, then inspectors, then subjects.
 
@@ -190,7 +199,7 @@ async def import_files(db: Database, paths: Iterable[Path]) -> list[ImportReport
     codes are reported and skipped; the other rows still go in. Importing the
     same file again changes nothing.
     """
-    parsed_files = [read_registry_file(Path(path)) for path in paths]
+    parsed_files = [_read(Path(path)) for path in paths]
     parsed_files.sort(key=lambda parsed: _KIND_ORDER[parsed.kind])
     reports = []
     for parsed in parsed_files:
@@ -270,3 +279,21 @@ async def bind_telegram(
         invite.used_at = now
         log.info("telegram account bound inspector=%s user=%s", inspector.id, user_id)
         return inspector
+
+
+async def bind_local_users(db: Database, bindings: dict[int, int], *, now: datetime) -> None:
+    """Bind inspectors (id to user id) to simulated users of the local Bot API server at once.
+
+    Only for the local Bot API server, where the simulated user's private
+    chat id equals its user id and no invite is exchanged.
+    """
+    async with db.transaction() as session:
+        inspectors = await session.scalars(
+            select(Inspector).where(Inspector.id.in_(list(bindings)))
+        )
+        for inspector in inspectors:
+            inspector.telegram_user_id = bindings[inspector.id]
+            inspector.telegram_chat_id = bindings[inspector.id]
+            inspector.language = "zh-hans"
+            inspector.reachable = True
+    log.info("inspectors bound to local simulated users count=%d at=%s", len(bindings), now)

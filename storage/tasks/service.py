@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch import subjects
 from griddispatch.deadlines import parse_deadline
-from griddispatch.errors import NotFoundError, PermissionDeniedError
+from griddispatch.errors import NotFoundError, PermissionDeniedError, ValidationError
 from griddispatch.messages import Notification, NotificationKind, TaskEventMessage
 from storage.db import Database
 from storage.escalation.plan import replan
@@ -257,8 +257,19 @@ async def act_on_task(
         )
         if action is TaskAction.ACKNOWLEDGE and task.assignment == "claim":
             await _withdraw_other_claims(session, task, inspector, now=now)
+        if action is TaskAction.DECLINE:
+            await _ask_leader_to_reassign(session, task, now=now)
         log.info("task %s task=%s inspector=%s", action.value, task_id, inspector.id)
         return task
+
+
+async def _ask_leader_to_reassign(session: AsyncSession, task: Task, *, now: datetime) -> None:
+    """Tell the grid leader that the assignee cannot do the task, so they reassign it."""
+    leader = await grid_leader_of(session, task.inspector_id)
+    if leader is None or leader.id == task.inspector_id:
+        log.warning("declined task has no grid leader to reassign it task=%s", task.id)
+        return
+    notify(session, task, inspector_id=leader.id, kind=NotificationKind.DECLINED, now=now)
 
 
 async def _withdraw_other_claims(
@@ -339,3 +350,65 @@ async def trail(db: Database, task_id: int) -> list[TaskEvent]:
             select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id)
         )
         return list(rows)
+
+
+async def reassign_task(
+    db: Database,
+    *,
+    task_id: int,
+    leader_id: int,
+    to_inspector_id: int,
+    escalation: Escalation,
+    now: datetime,
+) -> Task:
+    """Hand a new or declined task to another inspector of the same grid, as its grid leader.
+
+    The new assignee gets fresh deadlines from now and the chain starts over.
+    Raises PermissionDeniedError unless `leader_id` leads the assignee's grid,
+    ValidationError when the new assignee is not in that grid, and
+    IllegalTransitionError for a task that is not new or declined.
+    """
+    async with db.transaction() as session:
+        task = await _load_for_update(session, task_id)
+        leader = await grid_leader_of(session, task.inspector_id)
+        if leader is None or leader.id != leader_id:
+            raise PermissionDeniedError(
+                f"only the grid leader of task {task_id}'s assignee can reassign it"
+            )
+        target = await session.get(Inspector, to_inspector_id)
+        if target is None or target.division_code != leader.division_code:
+            raise ValidationError(
+                f"inspector {to_inspector_id} is not in the grid of task {task_id}; "
+                "pick an inspector of the same grid"
+            )
+        task.state = next_state(task.state, TaskAction.REASSIGN).value
+        previous = task.inspector_id
+        task.inspector_id = target.id
+        task.decline_reason = None
+        task.fired_steps = []
+        task.escalation_step = 0
+        set_deadlines(task, escalation.calendar, start=now)
+        replan(
+            task,
+            escalation.policy_named(task.policy_name, task.kind, task.priority),
+            escalation.calendar,
+        )
+        task.updated_at = now
+        await record_event(
+            session,
+            task,
+            kind="reassigned",
+            actor=Actor.inspector(leader),
+            now=now,
+            detail={"from_inspector_id": previous, "to_inspector_id": target.id},
+        )
+        notify(session, task, inspector_id=target.id, kind=NotificationKind.TASK_ASSIGNED, now=now)
+        notify(session, task, inspector_id=previous, kind=NotificationKind.TASK_UPDATED, now=now)
+        log.info(
+            "task reassigned task=%s from=%s to=%s leader=%s",
+            task_id,
+            previous,
+            target.id,
+            leader_id,
+        )
+        return task

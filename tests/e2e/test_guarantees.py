@@ -99,7 +99,7 @@ async def _dead_letters(loop: Loop) -> list[dict[str, Any]]:
         ),
         (
             json.dumps({"target": {"kind": "grid", "code": "999"}, "title": "t"}).encode(),
-            "'999' has no inspector",
+            "grid '999' not found",
         ),
     ],
 )

@@ -19,6 +19,13 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "bot_drafts",
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("state", sa.String(length=100), nullable=True),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_bot_drafts")),
+    )
+    op.create_table(
         "directives",
         sa.Column(
             "id",
@@ -290,6 +297,59 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_deliveries_task_id"), ["task_id"], unique=False)
 
     op.create_table(
+        "inspection_results",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "subject_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "inspector_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("checklist_group", sa.String(length=40), nullable=False),
+        sa.Column("checklist_version", sa.String(length=20), nullable=False),
+        sa.Column("compliant", sa.Boolean(), nullable=False),
+        sa.Column("opinion", sa.Text(), nullable=False),
+        sa.Column("latitude", sa.Float(), nullable=True),
+        sa.Column("longitude", sa.Float(), nullable=True),
+        sa.Column("distance_m", sa.Float(), nullable=True),
+        sa.Column("location_flagged", sa.Boolean(), nullable=False),
+        sa.Column("verification_code", sa.String(length=12), nullable=False),
+        sa.Column("submitted_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["inspector_id"],
+            ["inspectors.id"],
+            name=op.f("fk_inspection_results_inspector_id_inspectors"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["subject_id"], ["subjects.id"], name=op.f("fk_inspection_results_subject_id_subjects")
+        ),
+        sa.ForeignKeyConstraint(
+            ["task_id"], ["tasks.id"], name=op.f("fk_inspection_results_task_id_tasks")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inspection_results")),
+        sa.UniqueConstraint("task_id", name=op.f("uq_inspection_results_task_id")),
+        sa.UniqueConstraint(
+            "verification_code", name=op.f("uq_inspection_results_verification_code")
+        ),
+    )
+    with op.batch_alter_table("inspection_results", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_inspection_results_inspector_id"), ["inspector_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_inspection_results_subject_id"), ["subject_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_inspection_results_submitted_at"), ["submitted_at"], unique=False
+        )
+
+    op.create_table(
         "task_events",
         sa.Column(
             "id",
@@ -321,12 +381,81 @@ def upgrade() -> None:
     with op.batch_alter_table("task_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_task_events_task_id"), ["task_id"], unique=False)
 
+    op.create_table(
+        "photos",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("result_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("telegram_file_id", sa.String(length=200), nullable=False),
+        sa.Column("telegram_file_unique_id", sa.String(length=100), nullable=False),
+        sa.Column("storage_key", sa.String(length=300), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+        sa.Column("mime_type", sa.String(length=60), nullable=False),
+        sa.Column("received_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["result_id"],
+            ["inspection_results.id"],
+            name=op.f("fk_photos_result_id_inspection_results"),
+        ),
+        sa.ForeignKeyConstraint(["task_id"], ["tasks.id"], name=op.f("fk_photos_task_id_tasks")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_photos")),
+    )
+    with op.batch_alter_table("photos", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_photos_result_id"), ["result_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_photos_task_id"), ["task_id"], unique=False)
+
+    op.create_table(
+        "result_items",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "result_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("item_code", sa.String(length=8), nullable=False),
+        sa.Column("answer", sa.String(length=8), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["result_id"],
+            ["inspection_results.id"],
+            name=op.f("fk_result_items_result_id_inspection_results"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_result_items")),
+    )
+    with op.batch_alter_table("result_items", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_result_items_result_id"), ["result_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("result_items", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_result_items_result_id"))
+
+    op.drop_table("result_items")
+    with op.batch_alter_table("photos", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_photos_task_id"))
+        batch_op.drop_index(batch_op.f("ix_photos_result_id"))
+
+    op.drop_table("photos")
     with op.batch_alter_table("task_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_task_events_task_id"))
 
     op.drop_table("task_events")
+    with op.batch_alter_table("inspection_results", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_inspection_results_submitted_at"))
+        batch_op.drop_index(batch_op.f("ix_inspection_results_subject_id"))
+        batch_op.drop_index(batch_op.f("ix_inspection_results_inspector_id"))
+
+    op.drop_table("inspection_results")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deliveries_task_id"))
 
@@ -366,3 +495,4 @@ def downgrade() -> None:
 
     op.drop_table("divisions")
     op.drop_table("directives")
+    op.drop_table("bot_drafts")

@@ -1,0 +1,80 @@
+"""Subcommands that run components or talk to the local Bot API server.
+
+They import the bot framework, which takes seconds, so the command line
+loads this module only for them.
+"""
+
+import argparse
+
+import aiohttp
+
+from bots.local_api.client import LocalBotApiControl
+from dispatcher.cli.commands import database
+from dispatcher.up import run_component, run_up
+from griddispatch.errors import InfrastructureError, NotFoundError
+from griddispatch.i18n import Translator
+from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
+from storage.registry.queries import inspector_by_code
+
+
+async def _local_chat_id(settings: Settings, inspector_code: str) -> int:
+    async with database(settings) as db, db.reading() as session:
+        inspector = await inspector_by_code(session, inspector_code)
+    if inspector is None:
+        raise NotFoundError(f"inspector {inspector_code!r} not found; check the staff code")
+    if inspector.telegram_chat_id is None:
+        raise NotFoundError(f"inspector {inspector_code!r} is not bound to Telegram")
+    return inspector.telegram_chat_id
+
+
+def _local_api_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.bot_api_port}"
+
+
+def _unreachable(settings: Settings, exc: aiohttp.ClientError) -> InfrastructureError:
+    return InfrastructureError(
+        f"the local Bot API server at {_local_api_url(settings)} cannot be reached ({exc}); "
+        "start it with `griddispatch up` (it runs when TELEGRAM_BOT_TOKEN is not set)"
+    )
+
+
+async def show_chat(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Print the bot's messages in an inspector's chat on the local Bot API server."""
+    chat_id = await _local_chat_id(settings, args.inspector)
+    try:
+        async with LocalBotApiControl(_local_api_url(settings), LOCAL_BOT_TOKEN) as control:
+            messages = await control.messages(chat_id)
+    except aiohttp.ClientError as exc:
+        raise _unreachable(settings, exc) from exc
+    for message in messages:
+        buttons = " ".join(f"[{text}]" for row in message.buttons for text, _data in row)
+        print(_("--- message {id} {buttons}", id=message.message_id, buttons=buttons))
+        print(message.text or "")
+    print(_("{count} messages", count=len(messages)))
+    return 0
+
+
+async def tap_button(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Tap an inline button in an inspector's chat on the local Bot API server."""
+    chat_id = await _local_chat_id(settings, args.inspector)
+    # In a private chat the chat id is the user's id.
+    user_id = chat_id
+    try:
+        async with LocalBotApiControl(_local_api_url(settings), LOCAL_BOT_TOKEN) as control:
+            await control.tap(user_id, args.message_id, button_text=args.button)
+    except aiohttp.ClientError as exc:
+        raise _unreachable(settings, exc) from exc
+    print(_("Tapped {button}.", button=args.button))
+    return 0
+
+
+async def up(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Run everything until interrupted."""
+    await run_up(settings)
+    return 0
+
+
+async def component(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Run one component in this process."""
+    await run_component(settings, args.command)
+    return 0

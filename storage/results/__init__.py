@@ -1,0 +1,1 @@
+"""Inspection results: checklist answers, opinion, photos, location and the receipt code."""
