@@ -22,7 +22,7 @@ from bots.app import BotService
 from bots.local_api.client import LocalBotApiControl
 from bots.local_api.server import LocalBotApiServer
 from dispatcher.service import DispatcherService
-from dispatcher.up import load_example_registry
+from dispatcher.setup import load_example_registry
 from griddispatch.clock import ManualClock
 from griddispatch.nats_connection import connect
 from griddispatch.nats_server import NatsServer, free_port
