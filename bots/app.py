@@ -8,13 +8,16 @@ from aiogram.client.telegram import TelegramAPIServer
 
 from bots import delivery, updates
 from bots.deps import BotDeps
-from bots.handlers import start, tasks
+from bots.fsm_storage import DatabaseStorage
+from bots.handlers import start, submission, tasks
 from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.nats_connection import build_broker
 from griddispatch.streams import ensure_consumer, ensure_streams
 from storage.db import Database
 from storage.escalation.policy import Escalation
+from storage.files import LocalFileStore
+from storage.results.service import ResultRules
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +30,12 @@ def create_bot(token: str, api_url: str | None) -> Bot:
     return Bot(token)
 
 
-def create_dispatcher() -> Dispatcher:
-    """Create the aiogram dispatcher with every handler router."""
-    dispatcher = Dispatcher()
-    dispatcher.include_routers(start.create_router(), tasks.create_router())
+def create_dispatcher(db: Database) -> Dispatcher:
+    """Create the aiogram dispatcher with every handler router and database-backed drafts."""
+    dispatcher = Dispatcher(storage=DatabaseStorage(db))
+    dispatcher.include_routers(
+        start.create_router(), tasks.create_router(), submission.create_router()
+    )
     return dispatcher
 
 
@@ -44,18 +49,26 @@ class BotService:
         db: Database,
         clock: Clock,
         escalation: Escalation,
+        files: LocalFileStore,
         token: str,
         api_url: str | None,
         poll_timeout_s: int = updates.POLL_TIMEOUT_S,
+        rules: ResultRules | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._escalation = escalation
+        self._deps = BotDeps(db, clock, escalation, files, rules or ResultRules())
         self.bot = create_bot(token, api_url)
-        self.dispatcher = create_dispatcher()
+        self.dispatcher = create_dispatcher(db)
         self.broker = build_broker(nats_url, "griddispatch-bot")
         self._poll_timeout_s = poll_timeout_s
         self.poller: updates.UpdatePoller | None = None
+
+    @property
+    def files(self) -> LocalFileStore:
+        """The file store photos are saved in."""
+        return self._deps.files
 
     async def start(self) -> None:
         """Connect, check the token with getMe, and start polling and consuming."""
@@ -81,7 +94,7 @@ class BotService:
             dispatcher=self.dispatcher,
             js=js,
             clock=self._clock,
-            handler_kwargs={"deps": BotDeps(self._db, self._clock, self._escalation)},
+            handler_kwargs={"deps": self._deps},
         )
         delivery.register(
             self.broker,

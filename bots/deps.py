@@ -1,16 +1,20 @@
 """What the bot's update handlers need, passed to them by aiogram as the `deps` argument."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from griddispatch.clock import Clock
 from storage.db import Database
 from storage.escalation.policy import Escalation
+from storage.files import LocalFileStore
+from storage.results.service import ResultRules
 
 
 @dataclass(frozen=True)
 class BotDeps:
-    """The database, the clock and the escalation set-up."""
+    """The database, the clock, the escalation set-up, the file store and result rules."""
 
     db: Database
     clock: Clock
     escalation: Escalation
+    files: LocalFileStore
+    rules: ResultRules = field(default_factory=ResultRules)

@@ -78,16 +78,19 @@ def task_text(
 
 def task_keyboard(view: TaskView, _: Translator) -> InlineKeyboardMarkup | None:
     """Return the buttons for a task's current state, or None when nothing is left to tap."""
-    if view.state != TaskState.NEW.value:
+    first = {
+        TaskState.NEW.value: (TaskButton.ACKNOWLEDGE, _("Acknowledge")),
+        TaskState.ACKNOWLEDGED.value: (TaskButton.SUBMIT, _("Submit result")),
+    }.get(view.state)
+    if first is None:
         return None
+    button, label = first
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
                 InlineKeyboardButton(
-                    text=_("Acknowledge"),
-                    callback_data=TaskCallback(
-                        task_id=view.id, button=TaskButton.ACKNOWLEDGE
-                    ).pack(),
+                    text=label,
+                    callback_data=TaskCallback(task_id=view.id, button=button).pack(),
                 ),
                 InlineKeyboardButton(
                     text=_("Cannot carry out"),

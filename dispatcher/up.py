@@ -26,8 +26,10 @@ from griddispatch.errors import ConfigurationError
 from griddispatch.nats_server import NatsServer, port_is_free
 from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
 from storage.db import Database
+from storage.files import LocalFileStore
 from storage.migrate import upgrade
 from storage.registry.service import registry_is_empty
+from storage.results.service import ResultRules
 from workers.service import WorkerService
 
 log = logging.getLogger(__name__)
@@ -158,8 +160,13 @@ def build_component(
         db=db,
         clock=clock,
         escalation=escalation,
+        files=LocalFileStore(settings.files_dir),
         token=bot.token,
         api_url=bot.api_url,
+        rules=ResultRules(
+            flag_distance_m=settings.location_tolerance_m,
+            followup_within=settings.followup_within,
+        ),
     )
 
 

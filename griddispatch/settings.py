@@ -63,6 +63,15 @@ class Settings(BaseSettings):
         default="08:30-12:00,14:30-18:00",
         description="Working periods of a working day, Asia/Shanghai time.",
     )
+    location_tolerance_m: float = Field(
+        default=500.0,
+        gt=0,
+        description="A result this many metres or more from the subject's location is flagged.",
+    )
+    followup_within: str = Field(
+        default="10 working days",
+        description="Deadline of the follow-up task a failed inspection opens.",
+    )
     digest_time: time = Field(
         default=time(8, 0), description="When daily digests go out, HH:MM China Standard Time."
     )
@@ -86,6 +95,11 @@ class Settings(BaseSettings):
     def resolved_calendar_dir(self) -> Path:
         """Return the folder of working calendar files, defaulting to DATA_DIR/calendars."""
         return self.calendar_dir or self.data_dir / "calendars"
+
+    @cached_property
+    def files_dir(self) -> Path:
+        """Return the folder of the file store for photos."""
+        return self.data_dir / "files"
 
     @cached_property
     def resolved_nats_url(self) -> str:

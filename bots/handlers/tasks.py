@@ -6,11 +6,13 @@ checked against the registry in `storage.tasks.service.act_on_task`.
 
 import logging
 
-from aiogram import Router
+from aiogram import Bot, Router
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InaccessibleMessage
 
 from bots.callbacks import TaskButton, TaskCallback
 from bots.deps import BotDeps
+from bots.handlers.submission import start_submission
 from bots.texts import DECLINE_REASONS, decline_keyboard, task_keyboard
 from griddispatch.errors import IllegalTransitionError, NotFoundError, PermissionDeniedError
 from griddispatch.i18n import Translator, gettext, locale_for
@@ -77,10 +79,14 @@ async def _apply(
     await query.answer(_(STATE_LABELS[task.state]))
 
 
-async def on_task_button(query: CallbackQuery, callback_data: TaskCallback, deps: BotDeps) -> None:
+async def on_task_button(
+    query: CallbackQuery, callback_data: TaskCallback, deps: BotDeps, state: FSMContext, bot: Bot
+) -> None:
     """Route a task button tap to its action."""
     if callback_data.button is TaskButton.ACKNOWLEDGE:
         await _apply(query, callback_data, TaskAction.ACKNOWLEDGE, deps)
+    elif callback_data.button is TaskButton.SUBMIT:
+        await start_submission(query, callback_data.task_id, state, deps, bot)
     elif callback_data.button is TaskButton.DECLINE:
         await _show_reasons(query, callback_data, deps.db)
     elif callback_data.button is TaskButton.DECLINE_REASON:

@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +18,7 @@ from storage.db import Database
 from storage.escalation.plan import replan
 from storage.escalation.policy import Escalation
 from storage.registry.models import Inspector, Subject
-from storage.results.checklists import Checklist, checklist_for
+from storage.results.checklists import Checklist, ChecklistItem, checklist_for
 from storage.results.models import InspectionResult, Photo, ResultItem
 from storage.tasks.models import Task
 from storage.tasks.service import SYSTEM, Actor, NewTask, create_task, notify, record_event
@@ -61,6 +62,13 @@ class PhotoEvidence:
     size_bytes: int
     mime_type: str
     received_at: datetime
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PhotoEvidence":
+        """Build evidence from its JSON form, as a draft keeps it."""
+        values = dict(data)
+        values["received_at"] = datetime.fromisoformat(values["received_at"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -331,3 +339,16 @@ async def result_by_code(db: Database, code: str) -> InspectionResult:
         if result is None:
             raise NotFoundError(f"verification code {code!r} matches no inspection result")
         return result
+
+
+async def checklist_items_for_task(db: Database, task_id: int) -> list[ChecklistItem]:
+    """Return the checklist items a task's result must answer; none for a task without subject."""
+    async with db.reading() as session:
+        task = await session.get(Task, task_id)
+        if task is None:
+            raise NotFoundError(f"task {task_id} not found; check the task id")
+        subject = await session.get(Subject, task.subject_id) if task.subject_id else None
+    checklist = checklist_of_task(subject)
+    if checklist is None or subject is None:
+        return []
+    return checklist.items_for(subject.industry)

@@ -31,6 +31,7 @@ from storage.db import Database
 from storage.directives.models import Directive
 from storage.escalation.policy import Escalation
 from storage.escalation.service import FiredStep
+from storage.files import LocalFileStore
 from storage.registry.models import Inspector
 from storage.registry.queries import inspector_by_code
 from storage.registry.service import create_invite
@@ -184,6 +185,7 @@ async def running_loop(
             db=db,
             clock=clock,
             escalation=escalation,
+            files=LocalFileStore(tmp_path / "files"),
             token=LOCAL_BOT_TOKEN,
             api_url=api.base_url,
             poll_timeout_s=1,
