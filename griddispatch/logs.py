@@ -3,8 +3,10 @@
 import logging
 import re
 
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
-_BOT_TOKEN = re.compile(r"\b(\d{5,}):[A-Za-z0-9_-]{20,}")
+# A mainland mobile number, also with its +86 or 86 country code in front.
+_PHONE = re.compile(r"(?<!\d)((?:\+?86)?1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# No word boundary in front: in a Bot API URL the token follows "bot" directly.
+_BOT_TOKEN = re.compile(r"(\d{5,}):[A-Za-z0-9_-]{20,}")
 
 
 def mask_secrets(text: str) -> str:

@@ -56,9 +56,15 @@ async def resolve_target(session: AsyncSession, target: Target) -> list[Inspecto
     Raises NotFoundError naming the target when it matches nothing or nobody.
     """
     is_division = target.kind in (TargetKind.GRID, TargetKind.DIVISION)
-    if is_division and await session.get(Division, target.code) is None:
+    division = await session.get(Division, target.code) if is_division else None
+    if is_division and division is None:
         raise NotFoundError(
             f"{target.kind.value} {target.code!r} not found in the registry; check the code"
+        )
+    if target.kind is TargetKind.GRID and division is not None and division.level != "grid":
+        raise NotFoundError(
+            f"{target.code!r} is a {division.level}, not a grid; address it as a division "
+            "to reach every grid below it"
         )
     inspectors = await _resolve(session, target)
     if not inspectors:
