@@ -46,7 +46,7 @@ FALLBACK_FONT_NAME = "STSong-Light"
 MARGIN = 18 * mm
 CONTENT_WIDTH = A4[0] - 2 * MARGIN
 HEADER_LABEL_WIDTH = 38 * mm
-# Code, item text, conclusion and note columns of the items table; they add up to CONTENT_WIDTH.
+# Code, item text, conclusion and note columns of the items table, adding up to CONTENT_WIDTH.
 ITEM_COLUMN_WIDTHS = (16 * mm, 74 * mm, 20 * mm, CONTENT_WIDTH - 110 * mm)
 
 RED = colors.HexColor("#B00020")
@@ -96,7 +96,7 @@ def _register_cjk_font(path: Path) -> str:
         pdfmetrics.registerFont(TTFont(EMBEDDED_FONT_NAME, str(path), subfontIndex=0))
         return EMBEDDED_FONT_NAME
     log.warning(
-        "CJK font file %s not found; receipts use %s, which is not embedded, so viewers "
+        "CJK font file %s not found, so receipts use %s, which is not embedded: viewers "
         "without Adobe's Chinese font pack show no Chinese. Install fonts-wqy-microhei.",
         path,
         FALLBACK_FONT_NAME,
