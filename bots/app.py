@@ -5,13 +5,15 @@ import logging
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import BotCommand
 
 from bots import delivery, updates
 from bots.deps import BotDeps
 from bots.fsm_storage import DatabaseStorage
-from bots.handlers import start, submission, tasks
+from bots.handlers import commands, start, submission, tasks
 from griddispatch import subjects
 from griddispatch.clock import Clock
+from griddispatch.i18n import DEFAULT_LOCALE, ENGLISH, gettext, mark
 from griddispatch.nats_connection import build_broker
 from griddispatch.streams import ensure_consumer, ensure_streams
 from storage.db import Database
@@ -30,11 +32,31 @@ def create_bot(token: str, api_url: str | None) -> Bot:
     return Bot(token)
 
 
+async def set_commands(bot: Bot) -> None:
+    """Publish the command menu in Chinese, and in English for English-speaking users."""
+    for locale, language in ((DEFAULT_LOCALE, None), (ENGLISH, "en")):
+        menu = [
+            BotCommand(command=name, description=gettext(text, locale))
+            for name, text in COMMAND_MENU
+        ]
+        await bot.set_my_commands(menu, language_code=language)
+
+
+COMMAND_MENU = (
+    ("tasks", mark("My open tasks")),
+    ("task", mark("One task and its trail: /task 12")),
+    ("grid", mark("Open tasks of my grid (grid leaders)")),
+)
+
+
 def create_dispatcher(db: Database) -> Dispatcher:
     """Create the aiogram dispatcher with every handler router and database-backed drafts."""
     dispatcher = Dispatcher(storage=DatabaseStorage(db))
     dispatcher.include_routers(
-        start.create_router(), tasks.create_router(), submission.create_router()
+        start.create_router(),
+        commands.create_router(),
+        tasks.create_router(),
+        submission.create_router(),
     )
     return dispatcher
 
@@ -73,6 +95,7 @@ class BotService:
     async def start(self) -> None:
         """Connect, check the token with getMe, and start polling and consuming."""
         me = await self.bot.get_me()
+        await set_commands(self.bot)
         await self.broker.connect()
         js = self.broker.connection.jetstream()
         await ensure_streams(js)

@@ -18,10 +18,11 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
+from aiogram.types import InlineKeyboardMarkup
 from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 
-from bots.texts import digest_text, task_keyboard, task_text
+from bots.texts import digest_text, reassign_keyboard, task_keyboard, task_text
 from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.errors import NotFoundError
@@ -31,6 +32,8 @@ from griddispatch.settle import dead_letter, durable_subscriber, retry_or_dead_l
 from storage.db import Database
 from storage.digests.service import digest_for
 from storage.registry.models import Inspector
+from storage.tasks.service import reassign_candidates
+from storage.tasks.states import TaskState
 from storage.tasks.views import TaskView, load_task_view
 from storage.telegram import service as telegram_records
 from storage.telegram.models import Delivery
@@ -57,12 +60,28 @@ async def _recipient(db: Database, inspector_id: int) -> Inspector | None:
         return await session.get(Inspector, inspector_id)
 
 
+async def _keyboard(
+    context: DeliveryContext,
+    kind: NotificationKind,
+    view: TaskView,
+    recipient_id: int,
+    _: Translator,
+) -> InlineKeyboardMarkup | None:
+    """Return the buttons a recipient gets: the assignee's actions, or a leader's reassignment."""
+    if view.inspector_id == recipient_id:
+        return task_keyboard(view, _)
+    if kind is NotificationKind.DECLINED and view.state == TaskState.DECLINED.value:
+        candidates = await reassign_candidates(context.db, view.id)
+        return reassign_keyboard(view.id, [(c.id, c.name) for c in candidates], _)
+    return None
+
+
 async def _send_new(
     context: DeliveryContext, notification: Notification, inspector: Inspector, view: TaskView
 ) -> None:
     assert inspector.telegram_chat_id is not None
     _ = Translator(locale_for(inspector.language))
-    keyboard = task_keyboard(view, _) if view.inspector_id == inspector.id else None
+    keyboard = await _keyboard(context, notification.kind, view, inspector.id, _)
     sent = await context.bot.send_message(
         inspector.telegram_chat_id,
         task_text(view, notification.kind, _, notification.condition),
@@ -95,13 +114,14 @@ async def _edit_existing(context: DeliveryContext, view: TaskView) -> None:
     for delivery in await telegram_records.task_messages(context.db, view.id):
         inspector = await _recipient(context.db, delivery.inspector_id)
         _ = Translator(locale_for(inspector.language if inspector else None))
-        own = delivery.inspector_id == view.inspector_id
+        kind = NotificationKind(delivery.kind)
+        keyboard = await _keyboard(context, kind, view, delivery.inspector_id, _)
         try:
             await context.bot.edit_message_text(
                 text=task_text(view, NotificationKind(delivery.kind), _, delivery.condition),
                 chat_id=delivery.chat_id,
                 message_id=delivery.message_id,
-                reply_markup=task_keyboard(view, _) if own else None,
+                reply_markup=keyboard,
             )
         except TelegramBadRequest as exc:
             if "message is not modified" in exc.message:

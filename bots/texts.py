@@ -4,7 +4,7 @@ from datetime import date
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bots.callbacks import TaskButton, TaskCallback
+from bots.callbacks import ReassignCallback, TaskButton, TaskCallback
 from griddispatch.i18n import Translator, mark
 from griddispatch.labels import KIND_LABELS, PRIORITY_LABELS, STATE_LABELS, local_time
 from griddispatch.messages import NotificationKind
@@ -20,7 +20,8 @@ DECLINE_REASONS = (
     mark("Not in my area"),
     mark("Cannot reach the subject"),
     mark("On leave or on another assignment"),
-    mark("Other reason"),
+    # The last reason asks the inspector to type one.
+    mark("Other reason (type it)"),
 )
 
 HEADERS = {
@@ -28,6 +29,7 @@ HEADERS = {
     NotificationKind.TASK_UPDATED: mark("Task"),
     NotificationKind.REMINDER: mark("Reminder: task not yet acknowledged"),
     NotificationKind.ESCALATED: mark("Escalated: task not acknowledged in time"),
+    NotificationKind.DECLINED: mark("Cannot be carried out: please reassign"),
 }
 
 # Headers of reminders and escalations by the condition that fired them.
@@ -134,3 +136,21 @@ def digest_text(summary: AreaSummary, day: date, _: Translator) -> str:
         _("Escalated: {count}", count=summary.escalated),
     ]
     return fit("\n".join(lines))
+
+
+def reassign_keyboard(
+    task_id: int, candidates: list[tuple[int, str]], _: Translator
+) -> InlineKeyboardMarkup | None:
+    """Return one button per inspector the grid leader may hand the task to."""
+    if not candidates:
+        return None
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=_("Reassign to {name}", name=name),
+                callback_data=ReassignCallback(task_id=task_id, inspector_id=inspector_id).pack(),
+            )
+        ]
+        for inspector_id, name in candidates
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)

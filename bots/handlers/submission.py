@@ -7,6 +7,7 @@ derived from what the draft already holds, so "back" only removes the last
 thing entered.
 """
 
+import asyncio
 import logging
 from typing import Any
 
@@ -367,9 +368,9 @@ async def _send_receipt(
         )
     await bot.send_message(chat_id, "\n".join(lines))
     receipt = await load_receipt(deps.db, result.result_id)
-    document = BufferedInputFile(
-        render_receipt(receipt, locale=_.locale), filename=f"receipt-{result.verification_code}.pdf"
-    )
+    # Rendering takes tenths of a second; a thread keeps the bot answering meanwhile.
+    pdf = await asyncio.to_thread(render_receipt, receipt, locale=_.locale)
+    document = BufferedInputFile(pdf, filename=f"receipt-{result.verification_code}.pdf")
     await bot.send_document(chat_id, document, caption=_("Inspection receipt"))
     log.info("receipt sent task=%s result=%s", result.task_id, result.result_id)
 

@@ -12,6 +12,7 @@ from aiogram.types import CallbackQuery, InaccessibleMessage
 
 from bots.callbacks import TaskButton, TaskCallback
 from bots.deps import BotDeps
+from bots.handlers.commands import start_typed_reason
 from bots.handlers.submission import start_submission
 from bots.texts import DECLINE_REASONS, decline_keyboard, task_keyboard
 from griddispatch.errors import IllegalTransitionError, NotFoundError, PermissionDeniedError
@@ -90,7 +91,7 @@ async def on_task_button(
     elif callback_data.button is TaskButton.DECLINE:
         await _show_reasons(query, callback_data, deps.db)
     elif callback_data.button is TaskButton.DECLINE_REASON:
-        await _decline(query, callback_data, deps)
+        await _decline(query, callback_data, deps, state, bot)
     else:
         await _show_task_buttons(query, callback_data, deps.db)
 
@@ -121,7 +122,12 @@ async def _show_task_buttons(query: CallbackQuery, data: TaskCallback, db: Datab
     await query.answer()
 
 
-async def _decline(query: CallbackQuery, data: TaskCallback, deps: BotDeps) -> None:
+async def _decline(
+    query: CallbackQuery, data: TaskCallback, deps: BotDeps, state: FSMContext, bot: Bot
+) -> None:
+    if data.reason == len(DECLINE_REASONS) - 1:
+        await start_typed_reason(query, data.task_id, state, bot)
+        return
     if not 0 <= data.reason < len(DECLINE_REASONS):
         _ = Translator(locale_for(query.from_user.language_code))
         await query.answer(_("This button is no longer valid."), show_alert=True)

@@ -22,7 +22,7 @@ from storage.escalation.plan import replan
 from storage.escalation.policy import Escalation
 from storage.outbox.service import enqueue
 from storage.registry.models import Inspector
-from storage.registry.queries import grid_leader_of
+from storage.registry.queries import grid_inspectors, grid_leader_of
 from storage.tasks.deadlines import set_deadlines
 from storage.tasks.models import Task, TaskEvent
 from storage.tasks.states import OPEN_STATES, TaskAction, TaskState, next_state
@@ -412,3 +412,16 @@ async def reassign_task(
             leader_id,
         )
         return task
+
+
+async def reassign_candidates(db: Database, task_id: int) -> list[Inspector]:
+    """Return the inspectors of the assignee's grid a leader may hand the task to."""
+    async with db.reading() as session:
+        task = await session.get(Task, task_id)
+        if task is None:
+            return []
+        assignee = await session.get(Inspector, task.inspector_id)
+        if assignee is None:
+            return []
+        inspectors = await grid_inspectors(session, assignee.division_code)
+        return [inspector for inspector in inspectors if inspector.id != task.inspector_id]

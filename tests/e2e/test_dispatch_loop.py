@@ -87,6 +87,11 @@ async def test_directive_to_grid_runs_whole_loop(loop: Loop) -> None:
         second_user, cards[second.id].message_id, "状态：无法执行"
     )
     assert "无法联系生产经营主体" in (declined.text or "")
+    to_reassign = await loop.chats.receives(leader_user, "无法执行：请改派", title)
+    reassign_to = [label for row in to_reassign.buttons for label, _ in row]
+    assert reassign_to == [
+        f"改派给 {inspector.name}" for inspector in inspectors[:1] + inspectors[2:]
+    ]
 
     # The rest stay silent: at the deadline a reminder, after another interval the leader.
     silent = tasks[2:]
@@ -109,7 +114,7 @@ async def test_directive_to_grid_runs_whole_loop(loop: Loop) -> None:
     await loop.chats.assert_no_unexpected([*users.values(), leader_user])
 
     assert await loop.trail_kinds(first.id) == ["created", "delivered", "acknowledged"]
-    assert await loop.trail_kinds(second.id) == ["created", "delivered", "declined"]
+    assert await loop.trail_kinds(second.id) == ["created", "delivered", "declined", "delivered"]
     for task in silent:
         assert await loop.trail_kinds(task.id) == [
             "created",
