@@ -31,6 +31,7 @@ from griddispatch.messages import Notification, NotificationKind
 from griddispatch.settle import dead_letter, durable_subscriber, retry_or_dead_letter
 from storage.db import Database
 from storage.digests.service import digest_for
+from storage.escalation.service import escalate_unreachable
 from storage.registry.models import Inspector
 from storage.tasks.service import reassign_candidates
 from storage.tasks.states import TaskState
@@ -189,6 +190,7 @@ async def _send_with_flood_wait(
             await _send_new(context, notification, inspector, view)
     except TelegramForbiddenError as exc:
         await telegram_records.mark_unreachable(context.db, inspector.id)
+        await escalate_unreachable(context.db, inspector_id=inspector.id, now=context.clock.now())
         await telegram_records.record_not_delivered(
             context.db,
             task_id=view.id,

@@ -37,6 +37,9 @@ CONDITION_HEADERS = {
     (NotificationKind.REMINDER, "not_submitted"): mark("Reminder: result not yet submitted"),
     (NotificationKind.ESCALATED, "not_submitted"): mark("Escalated: result overdue"),
     (NotificationKind.ESCALATED, "not_reviewed"): mark("Escalated: result awaits review"),
+    (NotificationKind.ESCALATED, "unreachable"): mark(
+        "Escalated: the assignee cannot be reached on Telegram"
+    ),
 }
 
 

@@ -312,3 +312,59 @@ async def recompute_provisional(db: Database, *, escalation: Escalation, now: da
     if fixed:
         log.info("provisional deadlines recomputed tasks=%d", fixed)
     return fixed
+
+
+UNREACHABLE = "unreachable"
+
+
+async def escalate_unreachable(db: Database, *, inspector_id: int, now: datetime) -> int:
+    """Tell the grid leader about every open task of an inspector Telegram cannot reach.
+
+    Returns how many tasks were escalated. Tasks stay with the inspector, so
+    the leader decides whether to reassign them.
+    """
+    async with db.transaction() as session:
+        leader = await grid_leader_of(session, inspector_id)
+        tasks = list(
+            await session.scalars(
+                select(Task)
+                .where(
+                    Task.inspector_id == inspector_id,
+                    Task.state.in_([state.value for state in OPEN_STATES]),
+                )
+                .with_for_update()
+            )
+        )
+        for task in tasks:
+            if leader is None or leader.id == inspector_id:
+                await record_event(
+                    session,
+                    task,
+                    kind="escalation_skipped",
+                    actor=SYSTEM,
+                    now=now,
+                    detail={"condition": UNREACHABLE, "reason": "no grid leader"},
+                )
+                continue
+            await record_event(
+                session,
+                task,
+                kind="escalated",
+                actor=SYSTEM,
+                now=now,
+                detail={"condition": UNREACHABLE, "to_inspector_ids": [leader.id]},
+            )
+            notify(
+                session,
+                task,
+                inspector_id=leader.id,
+                kind=NotificationKind.ESCALATED,
+                now=now,
+                condition=UNREACHABLE,
+            )
+    log.warning(
+        "open tasks of unreachable inspector escalated inspector=%s tasks=%d",
+        inspector_id,
+        len(tasks),
+    )
+    return len(tasks)
