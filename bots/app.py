@@ -1,6 +1,7 @@
 """The bot component: aiogram bot, durable update intake and notification delivery."""
 
 import logging
+from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -11,6 +12,7 @@ from bots import delivery, updates
 from bots.deps import BotDeps
 from bots.fsm_storage import DatabaseStorage
 from bots.handlers import commands, start, submission, tasks
+from bots.webhook import WebhookReceiver
 from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.i18n import DEFAULT_LOCALE, ENGLISH, gettext, mark
@@ -61,6 +63,16 @@ def create_dispatcher(db: Database) -> Dispatcher:
     return dispatcher
 
 
+@dataclass(frozen=True)
+class WebhookConfig:
+    """Where Telegram posts updates, the secret it sends along, and where to listen."""
+
+    url: str
+    secret: str
+    host: str
+    port: int
+
+
 class BotService:
     """Polls Telegram, handles stored updates and delivers notifications."""
 
@@ -76,6 +88,7 @@ class BotService:
         api_url: str | None,
         poll_timeout_s: int = updates.POLL_TIMEOUT_S,
         rules: ResultRules | None = None,
+        webhook: WebhookConfig | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -86,6 +99,8 @@ class BotService:
         self.broker = build_broker(nats_url, "griddispatch-bot")
         self._poll_timeout_s = poll_timeout_s
         self.poller: updates.UpdatePoller | None = None
+        self._webhook = webhook
+        self.receiver: WebhookReceiver | None = None
 
     @property
     def files(self) -> LocalFileStore:
@@ -124,14 +139,26 @@ class BotService:
             delivery.DeliveryContext(bot=self.bot, db=self._db, js=js, clock=self._clock),
         )
         await self.broker.start()
-        self.poller = updates.UpdatePoller(self.bot, js, poll_timeout_s=self._poll_timeout_s)
-        self.poller.start()
+        if self._webhook is not None:
+            self.receiver = WebhookReceiver(
+                self.bot,
+                js,
+                secret=self._webhook.secret,
+                host=self._webhook.host,
+                port=self._webhook.port,
+            )
+            await self.receiver.start(self._webhook.url)
+        else:
+            self.poller = updates.UpdatePoller(self.bot, js, poll_timeout_s=self._poll_timeout_s)
+            self.poller.start()
         log.info("bot started bot=%s username=%s", me.id, me.username)
 
     async def stop(self) -> None:
         """Stop polling and consuming, then close the HTTP session."""
         if self.poller is not None:
             await self.poller.stop()
+        if self.receiver is not None:
+            await self.receiver.stop()
         await self.broker.stop()
         await self.bot.session.close()
         log.info("bot stopped")

@@ -30,6 +30,22 @@ POLL_ERROR_BACKOFF_S = 3.0
 CONFLICT_BACKOFF_S = 10.0
 
 
+async def store_update(js: JetStreamContext, bot_id: int, update: Update) -> bool:
+    """Store an update on JetStream; return False if JetStream already had this update id.
+
+    The Nats-Msg-Id is derived from the update id, so an update polled or
+    posted twice within the stream's duplicate window is kept once.
+    """
+    ack = await js.publish(
+        subjects.telegram_update_subject(bot_id),
+        update.model_dump_json(exclude_none=True).encode(),
+        stream=subjects.TELEGRAM_UPDATES_STREAM,
+        headers={"Nats-Msg-Id": f"tg-{bot_id}-{update.update_id}"},
+    )
+    log.debug("update stored update=%s duplicate=%s", update.update_id, bool(ack.duplicate))
+    return not ack.duplicate
+
+
 class UpdatePoller:
     """Long-polls getUpdates and stores every update on JetStream before confirming it."""
 
@@ -46,19 +62,9 @@ class UpdatePoller:
             offset=self._offset, timeout=self._poll_timeout_s, allowed_updates=[]
         )
         for update in updates:
-            await self._store(update)
+            await store_update(self._js, self._bot.id, update)
             self._offset = update.update_id + 1
         return len(updates)
-
-    async def _store(self, update: Update) -> None:
-        payload = update.model_dump_json(exclude_none=True).encode()
-        await self._js.publish(
-            subjects.telegram_update_subject(self._bot.id),
-            payload,
-            stream=subjects.TELEGRAM_UPDATES_STREAM,
-            headers={"Nats-Msg-Id": f"tg-{self._bot.id}-{update.update_id}"},
-        )
-        log.debug("update stored update=%s", update.update_id)
 
     async def run(self) -> None:
         """Poll until cancelled, backing off after errors."""

@@ -10,12 +10,13 @@ before the services they write to go away.
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
-from bots.app import BotService
+from bots.app import BotService, WebhookConfig
 from bots.local_api.client import LocalBotApiControl
 from bots.local_api.server import LocalBotApiServer
 from dispatcher import local_mode
@@ -167,6 +168,27 @@ def build_component(
             flag_distance_m=settings.location_tolerance_m,
             followup_within=settings.followup_within,
         ),
+        webhook=_webhook(settings),
+    )
+
+
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _webhook(settings: Settings) -> WebhookConfig | None:
+    if not settings.telegram_webhook_url:
+        return None
+    secret = settings.telegram_webhook_secret
+    if secret is None or not _WEBHOOK_SECRET.fullmatch(secret.get_secret_value()):
+        raise ConfigurationError(
+            "a webhook needs GRIDDISPATCH_TELEGRAM_WEBHOOK_SECRET of 1-256 letters, digits, "
+            "_ or -, as Telegram accepts; set it beside GRIDDISPATCH_TELEGRAM_WEBHOOK_URL"
+        )
+    return WebhookConfig(
+        url=settings.telegram_webhook_url,
+        secret=secret.get_secret_value(),
+        host=settings.webhook_host,
+        port=settings.webhook_port,
     )
 
 

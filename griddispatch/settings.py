@@ -50,6 +50,16 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL of a Bot API server other than api.telegram.org.",
     )
+    telegram_webhook_url: str | None = Field(
+        default=None,
+        description="Public HTTPS URL Telegram posts updates to; empty means long polling.",
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret Telegram sends with each update (1-256 of A-Z a-z 0-9 _ -).",
+    )
+    webhook_host: str = Field(default="127.0.0.1", description="Address the webhook listens on.")
+    webhook_port: int = Field(default=18443, description="Port the webhook listens on.")
     sweep_interval_s: float = Field(default=15.0, gt=0, description="Seconds between sweeps.")
     escalation_policy_file: Path | None = Field(
         default=None,

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from nats.js import JetStreamContext
 from sqlalchemy import select
 
-from bots.app import BotService
+from bots.app import BotService, WebhookConfig
 from bots.local_api.client import LocalBotApiControl
 from bots.local_api.server import LocalBotApiServer
 from dispatcher.service import DispatcherService
@@ -147,6 +147,7 @@ async def running_loop(
     *,
     escalation: Escalation | None = None,
     example_registry: bool = True,
+    webhook: WebhookConfig | None = None,
 ) -> AsyncIterator[Loop]:
     """Start every component against `database_url` and stop them all afterwards."""
     clock = ManualClock(START)
@@ -186,6 +187,7 @@ async def running_loop(
             clock=clock,
             escalation=escalation,
             files=LocalFileStore(tmp_path / "files"),
+            webhook=webhook,
             token=LOCAL_BOT_TOKEN,
             api_url=api.base_url,
             poll_timeout_s=1,
