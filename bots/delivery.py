@@ -244,14 +244,14 @@ async def send_digest(context: DeliveryContext, notification: Notification) -> N
             "digest not sent, recipient unreachable inspector=%s", notification.inspector_id
         )
         return
-    summary = await digest_for(context.db, inspector.id, now=context.clock.now())
-    if summary is None or notification.digest_date is None:
+    digest = await digest_for(context.db, inspector.id, now=context.clock.now())
+    if digest is None or notification.digest_date is None:
         log.warning("digest not sent, inspector has no area inspector=%s", inspector.id)
         return
     _ = Translator(locale_for(inspector.language))
     try:
         sent = await context.bot.send_message(
-            inspector.telegram_chat_id, digest_text(summary, notification.digest_date, _)
+            inspector.telegram_chat_id, digest_text(digest, notification.digest_date, _)
         )
     except TelegramForbiddenError:
         await telegram_records.mark_unreachable(context.db, inspector.id)
@@ -268,4 +268,4 @@ async def send_digest(context: DeliveryContext, notification: Notification) -> N
             sent_at=context.clock.now(),
         ),
     )
-    log.info("digest sent inspector=%s area=%s", inspector.id, summary.area_code)
+    log.info("digest sent inspector=%s area=%s", inspector.id, digest.summary.area_code)

@@ -7,7 +7,7 @@ chat that waits (for its own limit, a 429 or a backoff) does not delay the other
 
 Each limit is a bucket of `limit` tokens. A call takes a token, and the token
 comes back `period` seconds after the response to that call arrived. Telegram
-accepted the call before it answered, so two calls with the same token reach the
+accepted the call before it responded, so two calls with the same token reach the
 server at least `period` apart. So the limit holds in every sliding window, and
 network latency does not break it. A bucket that refills continuously with a
 burst of 30 would allow up to 59 sends in one second, which Telegram and the
@@ -74,7 +74,7 @@ class _Window:
         return self._period_s
 
     def pause(self, seconds: float) -> None:
-        """Hold back new calls for `seconds` from now; a longer pause already set stays."""
+        """Hold back new calls for `seconds` from now. A longer pause already set stays."""
         until = asyncio.get_running_loop().time() + seconds
         self._paused_until = max(self._paused_until, until)
 
@@ -101,7 +101,7 @@ class _Window:
                 elif self._cooling:
                     await asyncio.sleep(self._cooling[0] - now)
                 else:
-                    # Every token is in flight; the next response starts a cooldown.
+                    # Every token is in flight, so wait for a response to start a cooldown.
                     self._released.clear()
                     await self._released.wait()
 
@@ -275,8 +275,8 @@ class RateLimitedSender:
     async def call_method(self, method: TelegramMethod[T]) -> T:
         """Enqueue an aiogram method, such as SendMessage(chat_id=…, text=…), to its chat_id.
 
-        Raises ValueError for a method without chat_id (an inline message edit); send
-        those with call() and a chat id of your choice.
+        Raises ValueError for a method without chat_id, such as an inline message edit.
+        Send those with call() and a chat id of your choice.
         """
         chat_id = getattr(method, "chat_id", None)
         if not isinstance(chat_id, int | str):
@@ -287,7 +287,7 @@ class RateLimitedSender:
         return await self.call(chat_id, lambda: self._bot(method))
 
     def _chat_window(self, chat_id: ChatId) -> _Window:
-        # Negative ids are groups, supergroups and channels; an @username is a public one.
+        # Negative ids are groups, supergroups and channels. An @username is a public one.
         if isinstance(chat_id, str) or chat_id < 0:
             return _Window(self._group_messages_per_minute, 60.0)
         return _Window(1, self._private_chat_interval_s)
@@ -297,7 +297,7 @@ class RateLimitedSender:
         try:
             while lane.jobs:
                 job = lane.jobs[0]
-                # A cancelled caller leaves a cancelled future; its call is skipped.
+                # A cancelled caller leaves a cancelled future, so its call is skipped.
                 if not job.future.done():
                     await self._run(chat_id, lane, job)
                 lane.jobs.popleft()

@@ -8,7 +8,8 @@ from bots.callbacks import ReassignCallback, TaskButton, TaskCallback
 from griddispatch.i18n import Translator, mark
 from griddispatch.labels import KIND_LABELS, PRIORITY_LABELS, STATE_LABELS, local_time
 from griddispatch.messages import NotificationKind
-from storage.digests.queries import AreaSummary
+from storage.digests.service import Digest
+from storage.stats.service import Rate
 from storage.tasks.states import TaskState
 from storage.tasks.views import TaskView
 
@@ -130,13 +131,25 @@ def decline_keyboard(task_id: int, _: Translator) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def digest_text(summary: AreaSummary, day: date, _: Translator) -> str:
-    """Render a daily digest of an area's tasks."""
+def rate_text(rate: Rate) -> str:
+    """Format a rate as a percentage with its counts, or a dash when it has no value."""
+    if rate.value is None:
+        return f"— (0/{rate.denominator})"
+    return f"{rate.value:.1%} ({rate.numerator}/{rate.denominator})"
+
+
+def digest_text(digest: Digest, day: date, _: Translator) -> str:
+    """Render a daily digest of an area's tasks and its three rates this month."""
+    summary = digest.summary
     lines = [
         _("【Daily digest】{area} {day}", area=summary.area_name, day=day.isoformat()),
         _("Open tasks: {count}", count=summary.open),
         _("Overdue: {count}", count=summary.overdue),
         _("Escalated: {count}", count=summary.escalated),
+        _("This month:"),
+        _("Registration rate: {rate}", rate=rate_text(digest.rates.registration)),
+        _("Inspection coverage rate: {rate}", rate=rate_text(digest.rates.coverage)),
+        _("Production compliance rate: {rate}", rate=rate_text(digest.rates.compliance)),
     ]
     return fit("\n".join(lines))
 

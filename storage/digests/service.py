@@ -1,18 +1,21 @@
 """Queueing the daily digest of every grid leader and county staff member, once a day each."""
 
 import logging
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from griddispatch import subjects
 from griddispatch.messages import Notification, NotificationKind
+from griddispatch.workcalendar import CHINA
 from storage.db import Database
 from storage.digests.queries import AreaSummary, area_of, summarize_area
 from storage.outbox.models import OutboxMessage
 from storage.outbox.service import enqueue
 from storage.registry.models import Inspector, Role
+from storage.stats.service import AreaRates, area_rates
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,22 @@ async def queue_daily_digests(db: Database, *, day: date, now: datetime) -> int:
     return queued
 
 
-async def digest_for(db: Database, inspector_id: int, *, now: datetime) -> AreaSummary | None:
-    """Return the summary of the area an inspector oversees, or None if they have no area."""
+@dataclass(frozen=True)
+class Digest:
+    """A digest's content: task counts now and the three rates of the month so far."""
+
+    summary: AreaSummary
+    rates: AreaRates
+
+
+def month_start(now: datetime) -> datetime:
+    """Return the start of `now`'s month in China Standard Time."""
+    local = now.astimezone(CHINA)
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+async def digest_for(db: Database, inspector_id: int, *, now: datetime) -> Digest | None:
+    """Return the digest of the area an inspector oversees, or None if they have no area."""
     async with db.reading() as session:
         inspector = await session.get(Inspector, inspector_id)
         if inspector is None:
@@ -85,4 +102,6 @@ async def digest_for(db: Database, inspector_id: int, *, now: datetime) -> AreaS
         area = await area_of(session, inspector)
         if area is None:
             return None
-        return await summarize_area(session, area, now)
+        summary = await summarize_area(session, area, now)
+    rates = await area_rates(db, area.code, start=month_start(now), end=now + timedelta(seconds=1))
+    return Digest(summary=summary, rates=rates)

@@ -67,6 +67,7 @@ HEADER_ALIASES: dict[RegistryKind, dict[str, tuple[str, ...]]] = {
         "latitude": ("纬度",),
         "coordinate_system": ("坐标系",),
         "address": ("地址", "详细地址"),
+        "registered": ("备案状态", "登记备案"),
     },
 }
 

@@ -74,6 +74,7 @@ class Subject(Base):
     longitude: Mapped[float | None] = mapped_column(Float)
     latitude: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(300))
+    registered: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Invite(Base):

@@ -74,6 +74,21 @@ ROLE_ALIASES: dict[str, InspectorRole] = {
 }
 
 # Keys are lowercase with spaces, hyphens and underscores removed.
+REGISTERED_ALIASES = {
+    "已备案": True,
+    "已登记": True,
+    "是": True,
+    "yes": True,
+    "true": True,
+    "1": True,
+    "未备案": False,
+    "未登记": False,
+    "否": False,
+    "no": False,
+    "false": False,
+    "0": False,
+}
+
 COORDINATE_SYSTEM_ALIASES: dict[str, CoordinateSystem] = {
     "wgs84": "wgs84",
     "gps": "wgs84",
@@ -379,6 +394,9 @@ class SubjectRow(_RegistryRow):
     # WGS-84, for example with griddispatch.geo.to_wgs84.
     coordinate_system: CoordinateSystem = "wgs84"
     address: str | None = None
+    # Whether the subject has registered (登记备案); known but unregistered subjects are listed
+    # too, because the registration rate counts them.
+    registered: bool = True
 
     @field_validator("credit_code", mode="before")
     @classmethod
@@ -407,6 +425,18 @@ class SubjectRow(_RegistryRow):
     @classmethod
     def _parse_coordinate(cls, value: object, info: pydantic.ValidationInfo) -> float | None:
         return None if value is None else _parse_degrees(value, str(info.field_name))
+
+    @field_validator("registered", mode="before")
+    @classmethod
+    def _normalize_registered(cls, value: object) -> bool:
+        if value is None or value == "":
+            return True
+        key = str(value).strip().lower()
+        if key in REGISTERED_ALIASES:
+            return REGISTERED_ALIASES[key]
+        raise ValueError(
+            f'registered "{value}" is invalid: expected 已备案 or 未备案 (or yes / no)'
+        )
 
     @field_validator("coordinate_system", mode="before")
     @classmethod

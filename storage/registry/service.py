@@ -155,6 +155,7 @@ async def _import_subjects(session: AsyncSession, parsed: ParsedFile, report: Im
             "longitude": longitude,
             "latitude": latitude,
             "address": row.address,
+            "registered": row.registered,
         }
         existing = by_credit.get(row.credit_code or "") or by_other.get(row.other_id or "")
         if existing is None:

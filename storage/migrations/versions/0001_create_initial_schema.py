@@ -157,6 +157,7 @@ def upgrade() -> None:
         sa.Column("longitude", sa.Float(), nullable=True),
         sa.Column("latitude", sa.Float(), nullable=True),
         sa.Column("address", sa.String(length=300), nullable=True),
+        sa.Column("registered", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["grid_code"], ["divisions.code"], name=op.f("fk_subjects_grid_code_divisions")
         ),
