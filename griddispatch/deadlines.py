@@ -55,7 +55,9 @@ def parse_deadline(text: str, *, allow_zero: bool = False) -> DeadlineSpec:
             return DeadlineSpec(
                 parse_duration(text, allow_zero=allow_zero), DeadlineUnit.CLOCK, text.strip()
             )
-        except ValidationError:
+        except ValidationError as exc:
+            if "longer than zero" in str(exc):
+                raise ValidationError(f"deadline {text!r} must be longer than zero") from None
             raise ValidationError(
                 f"deadline {text!r} is invalid; write clock time such as 30m or 2h, or working "
                 "time such as '3 working days' (3个工作日) or '4 working hours'"

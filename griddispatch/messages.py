@@ -9,11 +9,17 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from griddispatch.deadlines import check_deadline_text
+from griddispatch.geo import CoordinateSystem
 
 MAX_ACK_WITHIN_S = 90 * 24 * 3600.0
+
+# A bounding box around China, in degrees: points outside it are input errors (swapped
+# longitude and latitude, a missing minus sign, coordinates of another country).
+CHINA_LONGITUDE = (73.0, 136.0)
+CHINA_LATITUDE = (3.0, 54.0)
 
 
 class Priority(StrEnum):
@@ -78,36 +84,121 @@ class DirectiveMessage(_Message):
 
 
 class LeadSubjectRef(_Message):
-    """How a lead names the subject it is about."""
+    """The subject a lead is about, named by any of its identifiers or by its name.
 
-    credit_code: str | None = None
-    other_id: str | None = None
+    A name is matched tolerant of full-width characters, spaces and the 有限责任公司 /
+    有限公司 variants of a company suffix.
+    """
+
+    credit_code: Annotated[str, Field(max_length=40)] | None = None
+    other_id: Annotated[str, Field(max_length=40)] | None = None
+    id: Annotated[int, Field(gt=0)] | None = None
+    name: Annotated[str, Field(max_length=200)] | None = None
 
     @model_validator(mode="after")
     def _one_id(self) -> "LeadSubjectRef":
-        if not self.credit_code and not self.other_id:
-            raise ValueError("subject needs a credit_code or an other_id")
+        if not (self.credit_code or self.other_id or self.id or self.name):
+            raise ValueError("subject needs a credit_code, other_id, id or name")
         return self
+
+
+class Location(_Message):
+    """A point in degrees with the coordinate system it was taken in.
+
+    Chinese web maps give GCJ-02 and Baidu gives BD-09; the point is converted
+    to WGS-84 before it is compared with grid boundaries.
+    """
+
+    longitude: float
+    latitude: float
+    system: CoordinateSystem = "wgs84"
+
+    @model_validator(mode="after")
+    def _inside_china(self) -> "Location":
+        west, east = CHINA_LONGITUDE
+        south, north = CHINA_LATITUDE
+        if not (west <= self.longitude <= east and south <= self.latitude <= north):
+            raise ValueError(
+                f"point (longitude {self.longitude}, latitude {self.latitude}) lies outside "
+                f"China ({west:g}-{east:g} E, {south:g}-{north:g} N); check that longitude "
+                "comes first and that the values are in degrees"
+            )
+        return self
+
+
+# Severity names of alerting systems, mapped to task priorities: Prometheus and Grafana
+# label values, and the four severities of PagerDuty's Events API v2.
+SEVERITY_ALIASES = {
+    "critical": "urgent",
+    "emergency": "urgent",
+    "error": "high",
+    "major": "high",
+    "warning": "normal",
+    "minor": "normal",
+    "info": "low",
+    "informational": "low",
+}
+
+
+def _priority_from_severity(value: object) -> object:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        return SEVERITY_ALIASES.get(lowered, lowered)
+    return value
+
+
+Severity = Annotated[Priority, BeforeValidator(_priority_from_severity)]
+LeadSource = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,40}$")]
+MessageId = Annotated[str, Field(min_length=1, max_length=100)]
+DedupKey = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class LeadMessage(_Message):
     """A risk lead (线索) from a monitoring source, on `gd.lead.<source>`.
 
     `dedup_key` identifies the lead within its source; when absent, the
-    message id is used, so a re-sent message is still the same lead.
+    message id is used, so a re-sent message is still the same lead. The
+    lead is routed by its subject, then its grid or division code, then its
+    location, then the division named in its address. A lead none of them
+    places waits in the command centre's triage queue. `callback_url` gets
+    the state changes of the lead's task, signed with the HMAC secret of the
+    API token named `callback_token`.
     """
 
-    message_id: Annotated[str, Field(min_length=1, max_length=100)]
-    source: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,40}$")]
-    dedup_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    message_id: MessageId
+    action: Literal["trigger"] = "trigger"
+    source: LeadSource
+    dedup_key: DedupKey | None = None
     title: Text200
     text: Body = ""
-    severity: Priority = Priority.NORMAL
+    severity: Severity = Priority.NORMAL
     subject: LeadSubjectRef | None = None
     grid_code: Annotated[str, Field(max_length=20)] | None = None
+    division_code: Annotated[str, Field(max_length=20)] | None = None
+    address: Annotated[str, Field(max_length=300)] | None = None
+    location: Location | None = None
+    callback_url: Annotated[str, Field(max_length=2000)] | None = None
+    callback_token: Annotated[str, Field(max_length=32)] | None = None
     ack_within_s: AckWithin | None = None
     ack_within: DeadlineText | None = None
     due_within: DeadlineText | None = None
+
+
+class LeadUpdateAction(StrEnum):
+    """A change a source reports about a lead it sent before."""
+
+    ACKNOWLEDGE = "acknowledge"  # someone at the source took it on: the task is acknowledged
+    RESOLVE = "resolve"  # the condition cleared at the source: the open task is cancelled
+
+
+class LeadUpdateMessage(_Message):
+    """A change a source reports about its lead `dedup_key`, on `gd.lead.<source>`."""
+
+    message_id: MessageId
+    action: LeadUpdateAction
+    source: LeadSource
+    dedup_key: DedupKey
+    note: Body = ""
 
 
 class NotificationKind(StrEnum):

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
         default=None,
         description="Secret Telegram sends with each update (1-256 of A-Z a-z 0-9 _ -).",
     )
+    api_host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    api_port: int = Field(default=DEFAULT_HTTP_PORT, description="Port the HTTP API listens on.")
     webhook_host: str = Field(default="127.0.0.1", description="Address the webhook listens on.")
     webhook_port: int = Field(default=18443, description="Port the webhook listens on.")
     sweep_interval_s: float = Field(default=15.0, gt=0, description="Seconds between sweeps.")
@@ -88,6 +90,42 @@ class Settings(BaseSettings):
     load_example_registry: bool = Field(
         default=True,
         description="Load the Ordos example registry when `up` finds an empty database.",
+    )
+    hook_max_body_bytes: int = Field(
+        default=256 * 1024, gt=0, description="Largest hook request body accepted, in bytes."
+    )
+    signature_max_age_s: float = Field(
+        default=300.0, gt=0, description="Seconds a signed hook request stays valid."
+    )
+    alert_label_subject: str = Field(
+        default="subject_credit_code",
+        description="Alert label holding the subject's credit code (or other id).",
+    )
+    alert_label_grid: str = Field(
+        default="grid_code", description="Alert label holding a grid code."
+    )
+    alert_label_division: str = Field(
+        default="division_code", description="Alert label holding a township or grid code."
+    )
+    callback_allowlist: str = Field(
+        default="",
+        description=(
+            "Comma-separated host names or host:port that hook callbacks may go to; "
+            "empty means no callbacks."
+        ),
+    )
+    callback_max_attempts: int = Field(
+        default=8, gt=0, description="Failed attempts after which a callback is parked."
+    )
+    callback_backoff_s: float = Field(
+        default=30.0, gt=0, description="Wait after the first failed callback; doubles each time."
+    )
+    callback_timeout_s: float = Field(
+        default=10.0, gt=0, description="Seconds one callback request may take."
+    )
+    limits_dir: Path | None = Field(
+        default=None,
+        description="Folder of residue limit tables; empty means the shipped tables.",
     )
     log_level: str = Field(default="INFO", description="Root log level.")
     locale: str = Field(

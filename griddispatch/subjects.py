@@ -22,6 +22,7 @@ DIRECTIVE_CONSUMER = "gd-dispatcher-directives"
 LEAD_CONSUMER = "gd-dispatcher-leads"
 NOTIFY_CONSUMER = "gd-bot-notify"
 TELEGRAM_UPDATE_CONSUMER = "gd-bot-updates"
+CALLBACK_CONSUMER = "gd-worker-callbacks"
 
 
 def lead_subject(source: str) -> str:

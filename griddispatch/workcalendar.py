@@ -60,13 +60,19 @@ class WorkCalendar:
         self.reload()
 
     def reload(self) -> None:
-        """Read every `<year>.yaml` in the folder again. Raises ConfigurationError on a bad file."""
-        self._years = {}
+        """Read every `<year>.yaml` in the folder again.
+
+        Raises ConfigurationError on a bad file, keeping the years loaded before,
+        so one bad file does not make the calendar forget the good ones.
+        """
         if self.folder is None or not self.folder.is_dir():
+            self._years = {}
             return
+        years = {}
         for path in sorted(self.folder.glob("*.yaml")):
             year_file = _read_year_file(path)
-            self._years[year_file.year] = year_file
+            years[year_file.year] = year_file
+        self._years = years
         log.info("working calendar files loaded years=%s", sorted(self._years))
 
     def is_official(self, day: date) -> bool:

@@ -294,6 +294,9 @@ async def recompute_provisional(db: Database, *, escalation: Escalation, now: da
             before = (task.ack_due_at, task.due_at)
             provisional = set_deadlines(task, escalation.calendar, start=task.created_at)
             if provisional:
+                # Still provisional: keep the deadlines the task and its plan were built on.
+                task.ack_due_at, task.due_at = before
+                task.deadline_provisional = True
                 continue
             replan(task, _policy(escalation, task), escalation.calendar)
             task.updated_at = now

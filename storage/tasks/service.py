@@ -132,6 +132,8 @@ class NewTask:
     directive_id: int | None = None
     lead_id: int | None = None
     subject_id: int | None = None
+    # How the target was found, kept in the "created" trail entry under "route".
+    route: dict[str, Any] | None = None
 
 
 async def create_task(
@@ -172,6 +174,8 @@ async def create_task(
     }
     if provisional:
         detail["provisional"] = True
+    if spec.route:
+        detail["route"] = spec.route
     await record_event(session, task, kind="created", actor=SYSTEM, now=now, detail=detail)
     notify(
         session, task, inspector_id=spec.inspector_id, kind=NotificationKind.TASK_ASSIGNED, now=now
@@ -318,10 +322,20 @@ _EVENT_OF_ACTION = {
 
 
 async def _load_for_update(session: AsyncSession, task_id: int) -> Task:
-    """Load a task and lock its row until the transaction ends (PostgreSQL)."""
-    task = await session.scalar(select(Task).where(Task.id == task_id).with_for_update())
+    """Load a task and lock its row until the transaction ends (PostgreSQL).
+
+    The tasks of a claim-mode directive are locked together in id order,
+    because acknowledging one withdraws the others: two claimers that each
+    locked their own task first would deadlock.
+    """
+    task = await session.get(Task, task_id)
     if task is None:
         raise NotFoundError(f"task {task_id} not found; check the task id")
+    if task.assignment == "claim" and task.directive_id is not None:
+        group = select(Task).where(Task.directive_id == task.directive_id).order_by(Task.id)
+    else:
+        group = select(Task).where(Task.id == task_id)
+    await session.execute(group.with_for_update().execution_options(populate_existing=True))
     return task
 
 
