@@ -70,7 +70,7 @@ class UpdatePoller:
         """Poll until cancelled, backing off after errors."""
         await self._bot.delete_webhook(drop_pending_updates=False)
         log.info("telegram poller started bot=%s", self._bot.id)
-        while True:
+        while not self._loop.stopping:
             try:
                 await self.poll_once()
             except TelegramConflictError as exc:
@@ -91,7 +91,11 @@ class UpdatePoller:
         self._loop.start()
 
     async def stop(self) -> None:
-        """Stop polling; updates already stored stay on the stream."""
+        """Stop polling; updates already stored stay on the stream.
+
+        A long poll in flight is cancelled after the grace time, which loses
+        nothing: updates are confirmed only by the next getUpdates offset.
+        """
         await self._loop.stop()
 
 

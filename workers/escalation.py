@@ -49,6 +49,7 @@ class EscalationWorker:
         self._interval_s = interval_s
         self._on_fired = on_fired
         self._lock = asyncio.Lock()
+        self._stopping = False
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     async def _may_sweep(self) -> bool:
@@ -66,7 +67,12 @@ class EscalationWorker:
                 log.debug("another worker holds the sweep lease; skipping this sweep")
                 return []
             started = time.perf_counter()
-            fired = await sweep(self._db, escalation=self._escalation, now=self._clock.now())
+            fired = await sweep(
+                self._db,
+                escalation=self._escalation,
+                now=self._clock.now(),
+                should_stop=lambda: self._stopping,
+            )
             elapsed_ms = (time.perf_counter() - started) * 1000
         if fired:
             log.info("sweep fired steps=%d duration_ms=%.0f", len(fired), elapsed_ms)
@@ -107,11 +113,12 @@ class EscalationWorker:
             misfire_grace_time=None,
         )
         log.info(
-            "escalation sweeps scheduled interval_s=%.0f holder=%s", self._interval_s, self.holder
+            "escalation sweeps scheduled interval_s=%.1f holder=%s", self._interval_s, self.holder
         )
 
     async def stop(self) -> None:
-        """Wait for a running sweep, then hand the SQLite lease on."""
+        """Let a running sweep finish its task in hand, then hand the SQLite lease on."""
+        self._stopping = True
         async with self._lock:
             if self._db.dialect == "sqlite":
                 await release_lease(self._db, name=SWEEP_LEASE, holder=self.holder)

@@ -13,6 +13,7 @@ import logging
 
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
+from sqlalchemy.exc import SQLAlchemyError
 
 from griddispatch.background import BackgroundLoop
 from griddispatch.clock import Clock
@@ -44,10 +45,14 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch of pending rows; return how many were published."""
+        # TODO: claim rows (a lease per batch) before publishing: today every worker's relay
+        # publishes every pending row, and only JetStream's duplicate window keeps one copy.
         pending = await fetch_unpublished(self._db, limit=BATCH)
         published: list[int] = []
         try:
             for message in pending:
+                if self._loop.stopping:
+                    break
                 await self._publish(message)
                 published.append(message.id)
         finally:
@@ -76,12 +81,12 @@ class OutboxRelay:
     async def run(self) -> None:
         """Relay forever, backing off after errors."""
         log.info("outbox relay started")
-        while True:
+        while not self._loop.stopping:
             try:
                 published = await self.relay_once()
-            except (NatsError, TimeoutError, OSError) as exc:
+            except (NatsError, TimeoutError, OSError, SQLAlchemyError) as exc:
                 log.warning(
-                    "outbox publish failed, retrying in %.0f s error=%r", ERROR_BACKOFF_S, exc
+                    "outbox relay failed, retrying in %.0f s error=%r", ERROR_BACKOFF_S, exc
                 )
                 await asyncio.sleep(ERROR_BACKOFF_S)
                 continue
@@ -96,7 +101,8 @@ class OutboxRelay:
         self._loop.start()
 
     async def stop(self) -> None:
-        """Cancel the relay loop and wait for it to end."""
+        """Stop after the row being published, and wait for the loop to end."""
+        self.wake()
         await self._loop.stop()
 
 

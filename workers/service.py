@@ -71,10 +71,14 @@ class WorkerService:
     async def stop(self) -> None:
         """Stop sweeping, stop relaying, and close the NATS connection."""
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+            # Pause first: shutting down would cancel a sweep in flight, while pausing lets
+            # it finish, and EscalationWorker.stop waits for it.
+            self._scheduler.pause()
         if self.escalation_worker is not None:
             await self.escalation_worker.stop()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
         if self.relay is not None:
             await self.relay.stop()
         if self._client is not None:

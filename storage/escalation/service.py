@@ -9,6 +9,7 @@ step is no longer pending).
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -209,12 +210,21 @@ async def _reassign(
 
 
 async def sweep(
-    db: Database, *, escalation: Escalation, now: datetime, batch: int = 500
+    db: Database,
+    *,
+    escalation: Escalation,
+    now: datetime,
+    batch: int = 500,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> list[FiredStep]:
-    """Fire every step due at `now`, task by task in due order, and return them."""
+    """Fire every step due at `now`, task by task in due order, and return them.
+
+    `should_stop` is asked between tasks, so a worker that is shutting down
+    finishes the task in hand and leaves the rest to the next sweep.
+    """
     fired: list[FiredStep] = []
     seen: set[int] = set()
-    while True:
+    while not should_stop():
         task_ids = [
             task_id
             for task_id in await due_task_ids(db, now=now, limit=batch)
@@ -223,8 +233,11 @@ async def sweep(
         if not task_ids:
             return fired
         for task_id in task_ids:
+            if should_stop():
+                return fired
             seen.add(task_id)
             fired.extend(await fire_due_steps(db, task_id, escalation=escalation, now=now))
+    return fired
 
 
 async def snooze_task(

@@ -1,11 +1,13 @@
 """`griddispatch up` as a user runs it: a child process, the CLI beside it, then Ctrl-C."""
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,13 +30,14 @@ def _environment(tmp_path: Path) -> dict[str, str]:
         GRIDDISPATCH_DATA_DIR=str(tmp_path / "var"),
         GRIDDISPATCH_NATS_PORT=str(free_port()),
         GRIDDISPATCH_BOT_API_PORT=str(free_port()),
+        GRIDDISPATCH_API_PORT=str(free_port()),
         GRIDDISPATCH_LOCALE="zh_CN",
     )
     return environment
 
 
 def _griddispatch(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dispatcher.cli.main", *args]
+    return [sys.executable, "-m", "dispatcher", *args]
 
 
 def _wait_for_line(log_path: Path, fragment: str, process: subprocess.Popen[bytes]) -> None:
@@ -106,6 +109,10 @@ def test_up_runs_loop_and_stops_on_ctrl_c(
     assert chat.returncode == 0, chat.stderr
     assert "春季专项检查" in chat.stdout
     assert "[签收] [无法执行]" in chat.stdout
+
+    api_url = f"http://127.0.0.1:{environment['GRIDDISPATCH_API_PORT']}/api/v1/healthz"
+    with urllib.request.urlopen(api_url, timeout=10) as health:
+        assert json.load(health) == {"status": "ok"}
 
     process.send_signal(signal.SIGINT)
     assert process.wait(STOP_TIMEOUT_S) == 0
