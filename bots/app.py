@@ -12,6 +12,7 @@ from bots import delivery, updates
 from bots.deps import BotDeps
 from bots.fsm_storage import DatabaseStorage
 from bots.handlers import commands, start, submission, tasks
+from bots.sender import RateLimitedSender, SenderMiddleware
 from bots.webhook import WebhookReceiver
 from griddispatch import subjects
 from griddispatch.clock import Clock
@@ -24,6 +25,9 @@ from storage.files import LocalFileStore
 from storage.results.service import ResultRules
 
 log = logging.getLogger(__name__)
+
+# How long stop() lets queued sends finish before it cancels them.
+SENDER_DRAIN_TIMEOUT_S = 10.0
 
 
 def create_bot(token: str, api_url: str | None) -> Bot:
@@ -89,12 +93,17 @@ class BotService:
         poll_timeout_s: int = updates.POLL_TIMEOUT_S,
         rules: ResultRules | None = None,
         webhook: WebhookConfig | None = None,
+        private_chat_interval_s: float = 1.0,
     ) -> None:
         self._db = db
         self._clock = clock
         self._escalation = escalation
         self._deps = BotDeps(db, clock, escalation, files, rules or ResultRules())
         self.bot = create_bot(token, api_url)
+        # Every send and edit of the bot, from handlers and delivery alike, waits in
+        # the sender's per-chat queue within Telegram's rate limits.
+        self.sender = RateLimitedSender(self.bot, private_chat_interval_s=private_chat_interval_s)
+        self.bot.session.middleware(SenderMiddleware(self.sender))
         self.dispatcher = create_dispatcher(db)
         self.broker = build_broker(nats_url, "griddispatch-bot")
         self._poll_timeout_s = poll_timeout_s
@@ -111,6 +120,7 @@ class BotService:
         """Connect, check the token with getMe, and start polling and consuming."""
         me = await self.bot.get_me()
         await set_commands(self.bot)
+        await self.sender.start()
         await self.broker.connect()
         js = self.broker.connection.jetstream()
         await ensure_streams(js)
@@ -160,5 +170,6 @@ class BotService:
         if self.receiver is not None:
             await self.receiver.stop()
         await self.broker.stop()
+        await self.sender.stop(timeout_s=SENDER_DRAIN_TIMEOUT_S)
         await self.bot.session.close()
         log.info("bot stopped")

@@ -6,7 +6,6 @@ so a redelivery after a crash shows up twice only if the crash fell between
 Telegram accepting the message and the delivery record being written.
 """
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -41,7 +40,6 @@ from storage.telegram.models import Delivery
 
 log = logging.getLogger(__name__)
 
-MAX_RETRY_AFTER_S = 60.0
 RETRY_DELAYS_S = (2.0, 10.0, 30.0, 120.0)
 TRANSIENT_ERRORS = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, OSError)
 
@@ -173,21 +171,20 @@ async def deliver(context: DeliveryContext, notification: Notification) -> None:
             notification.inspector_id,
         )
         return
-    await _send_with_flood_wait(context, notification, inspector, view)
+    await _send_or_mark_unreachable(context, notification, inspector, view)
 
 
-async def _send_with_flood_wait(
+async def _send_or_mark_unreachable(
     context: DeliveryContext, notification: Notification, inspector: Inspector, view: TaskView
 ) -> None:
-    """Send, waiting out a 429's retry_after once; a 403 marks the inspector unreachable."""
+    """Send the notification, or mark the inspector unreachable on 403.
+
+    The bot's RateLimitedSender (bots.sender) already waited out any 429 and
+    retried network and 5xx errors, so an error that reaches here is final for
+    this attempt.
+    """
     try:
-        try:
-            await _send_new(context, notification, inspector, view)
-        except TelegramRetryAfter as exc:
-            wait_s = min(float(exc.retry_after), MAX_RETRY_AFTER_S)
-            log.info("telegram rate limit, retrying in %.0f s inspector=%s", wait_s, inspector.id)
-            await asyncio.sleep(wait_s)
-            await _send_new(context, notification, inspector, view)
+        await _send_new(context, notification, inspector, view)
     except TelegramForbiddenError as exc:
         await telegram_records.mark_unreachable(context.db, inspector.id)
         await escalate_unreachable(context.db, inspector_id=inspector.id, now=context.clock.now())

@@ -4,13 +4,15 @@ Telegram's Bots FAQ gives about 30 messages a second per bot, 1 a second in one
 private chat and 20 a minute in one group. RateLimitedSender keeps a FIFO queue
 per chat with one worker task each, so messages to a chat leave in order and a
 chat that waits (for its own limit, a 429 or a backoff) does not delay the others.
+SenderMiddleware, registered on the bot's session, sends every bot.send_message,
+message.answer and the like through that queue, so callers need no changes.
 
 Each limit is a bucket of `limit` tokens. A call takes a token, and the token
 comes back `period` seconds after the response to that call arrived. Telegram
 accepted the call before it responded, so two calls with the same token reach the
-server at least `period` apart. So the limit holds in every sliding window, and
-network latency does not break it. A bucket that refills continuously with a
-burst of 30 would allow up to 59 sends in one second, which Telegram and the
+server at least `period` apart. So the limit is kept in every sliding window,
+even with network latency. A bucket that refills continuously with a
+burst of 30 would allow close to 60 sends in one second, which Telegram and the
 local Bot API server (bots/local_api) reject with 429. The price is that each
 token cycles once per period plus one round trip, so a bot sends at most
 30 / (1 s + latency) messages a second.
@@ -22,11 +24,16 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from aiogram import Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramEntityTooLarge,
@@ -34,7 +41,17 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import TelegramMethod
+from aiogram.methods import (
+    EditMessageCaption,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    Response,
+    SendDocument,
+    SendMessage,
+    SendPhoto,
+    TelegramMethod,
+)
+from aiogram.methods.base import TelegramType
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +59,19 @@ T = TypeVar("T")
 
 ChatId = int | str
 """A numeric chat id, or an "@username" of a public group or channel."""
+
+QUEUED_METHODS: tuple[type[TelegramMethod[Any]], ...] = (
+    SendMessage,
+    SendPhoto,
+    SendDocument,
+    EditMessageText,
+    EditMessageReplyMarkup,
+    EditMessageCaption,
+)
+"""The methods SenderMiddleware queues by default; other methods go straight to Telegram."""
+
+# True inside the sender's worker tasks, so SenderMiddleware does not queue a call twice.
+_in_worker: ContextVar[bool] = ContextVar("bots_sender_in_worker", default=False)
 
 
 class SenderStoppedError(RuntimeError):
@@ -294,6 +324,7 @@ class RateLimitedSender:
 
     async def _drain(self, chat_id: ChatId, lane: _Lane) -> None:
         """Send the chat's calls in order until its queue is empty."""
+        _in_worker.set(True)
         try:
             while lane.jobs:
                 job = lane.jobs[0]
@@ -389,6 +420,39 @@ class RateLimitedSender:
             exc.retry_after,
             bot_wide,
         )
+
+
+class SenderMiddleware(BaseRequestMiddleware):
+    """Route a bot's sends and edits through a RateLimitedSender, whichever code makes them.
+
+    Register it on the session of the sender's bot:
+    `bot.session.middleware(SenderMiddleware(sender))`. Then `bot.send_message(…)`,
+    `message.answer(…)` and the other `methods` with a chat_id wait in the chat's
+    queue, so a handler's reply waits behind notifications queued for its chat.
+    Calls without a chat_id (inline message edits) and other methods, such as
+    getUpdates and answerCallbackQuery, go straight to Telegram.
+    """
+
+    def __init__(
+        self,
+        sender: RateLimitedSender,
+        methods: tuple[type[TelegramMethod[Any]], ...] = QUEUED_METHODS,
+    ) -> None:
+        self._sender = sender
+        self._methods = methods
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        chat_id = getattr(method, "chat_id", None)
+        if not isinstance(method, self._methods) or not isinstance(chat_id, int | str):
+            return await make_request(bot, method)
+        if _in_worker.get():
+            return await make_request(bot, method)
+        return await self._sender.call(chat_id, lambda: make_request(bot, method))
 
 
 def _log_giving_up(chat_id: ChatId, attempts: int, exc: TelegramAPIError) -> None:

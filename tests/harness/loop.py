@@ -189,6 +189,8 @@ async def running_loop(
             files=LocalFileStore(tmp_path / "files"),
             webhook=webhook,
             token=LOCAL_BOT_TOKEN,
+            # The local server enforces no limits here; tests/sender checks the spacing.
+            private_chat_interval_s=0.0,
             api_url=api.base_url,
             poll_timeout_s=1,
         )
