@@ -10,6 +10,7 @@ from aiogram.types import (
 )
 
 from bots.callbacks import DraftCallback, DraftStep, ItemCallback, ItemChoice
+from bots.texts import fit
 from griddispatch.i18n import Translator, mark
 
 ANSWER_LABELS = {
@@ -106,7 +107,7 @@ def summary_text(draft: dict[str, Any], _: Translator) -> str:
                 longitude=draft["longitude"],
             )
         )
-    return "\n".join(lines)
+    return fit("\n".join(lines))
 
 
 def summary_keyboard(task_id: int, _: Translator) -> InlineKeyboardMarkup:

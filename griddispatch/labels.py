@@ -17,6 +17,8 @@ STATE_LABELS = {
 KIND_LABELS = {
     "directive": mark("Directive"),
     "lead": mark("Risk lead"),
+    "followup": mark("Follow-up inspection"),
+    "routine": mark("Routine inspection"),
 }
 
 PRIORITY_LABELS = {

@@ -33,6 +33,7 @@ from bots.submit_texts import (
 )
 from griddispatch.errors import GridDispatchError
 from griddispatch.i18n import Translator, locale_for
+from griddispatch.labels import STATE_LABELS
 from storage.registry.queries import inspector_by_telegram_user
 from storage.results.receipts import load_receipt
 from storage.results.service import (
@@ -79,7 +80,8 @@ async def start_submission(
         await query.answer(_("This task is not assigned to you."), show_alert=True)
         return
     if view.state not in SUBMITTABLE:
-        await query.answer(_("Nothing changed: the task is already {state}.", state=view.state))
+        state_label = _(STATE_LABELS[view.state])
+        await query.answer(_("Nothing changed: the task is already {state}.", state=state_label))
         return
 
     draft = await state.get_data()

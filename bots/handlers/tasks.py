@@ -104,7 +104,8 @@ async def _show_reasons(query: CallbackQuery, data: TaskCallback, db: Database) 
     if inspector is None or inspector.id != view.inspector_id:
         await query.answer(_("This task is not assigned to you."), show_alert=True)
         return
-    if view.state != TaskState.NEW.value or not _editable(query):
+    declinable = {TaskState.NEW.value, TaskState.ACKNOWLEDGED.value}
+    if view.state not in declinable or not _editable(query):
         state = _(STATE_LABELS[view.state])
         await query.answer(_("Nothing changed: the task is already {state}.", state=state))
         return

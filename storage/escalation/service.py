@@ -73,7 +73,9 @@ async def _claim(session: AsyncSession, task_id: int, now: datetime) -> Task | N
         Task.next_step_at <= now,
     )
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        # NO KEY UPDATE: inserting a trail entry or a delivery takes a key-share lock on the
+        # task, which a plain FOR UPDATE SKIP LOCKED would treat as taken and skip.
+        query = query.with_for_update(skip_locked=True, key_share=True)
     return await session.scalar(query)
 
 

@@ -395,6 +395,14 @@ async def reassign_task(
                 f"inspector {to_inspector_id} is not in the grid of task {task_id}; "
                 "pick an inspector of the same grid"
             )
+        if task.directive_id is not None and await session.scalar(
+            select(Task.id).where(
+                Task.directive_id == task.directive_id, Task.inspector_id == target.id
+            )
+        ):
+            raise ValidationError(
+                f"inspector {target.code} already has a task of this directive; pick another"
+            )
         task.state = next_state(task.state, TaskAction.REASSIGN).value
         previous = task.inspector_id
         task.inspector_id = target.id
@@ -438,4 +446,12 @@ async def reassign_candidates(db: Database, task_id: int) -> list[Inspector]:
         if assignee is None:
             return []
         inspectors = await grid_inspectors(session, assignee.division_code)
-        return [inspector for inspector in inspectors if inspector.id != task.inspector_id]
+        holders = set()
+        if task.directive_id is not None:
+            holders = set(
+                await session.scalars(
+                    select(Task.inspector_id).where(Task.directive_id == task.directive_id)
+                )
+            )
+        # Someone who already holds a task of the same directive cannot take a second one.
+        return [i for i in inspectors if i.id != task.inspector_id and i.id not in holders]

@@ -53,4 +53,7 @@ async def save_data(db: Database, key: str, data: dict[str, Any]) -> None:
             if data:
                 session.add(Draft(key=key, state=None, data=dict(data)))
             return
+        if draft.state is None and not data:
+            await session.execute(delete(Draft).where(Draft.key == key))
+            return
         draft.data = dict(data)
