@@ -2,9 +2,9 @@
 
 Start order: nats-server (unless GRIDDISPATCH_NATS_URL is set), database
 migrations, the example registry on an empty database, the local Bot API
-server (unless TELEGRAM_BOT_TOKEN is set), then the dispatcher, the worker
-and the bot. Stop order is the reverse, so consumers stop taking messages
-before the services they write to go away.
+server (unless TELEGRAM_BOT_TOKEN is set), then the dispatcher, the worker,
+the bot and the HTTP API. Stop order is the reverse, so consumers stop taking
+messages before the services they write to go away.
 """
 
 import asyncio
@@ -20,6 +20,7 @@ from bots.app import BotService, WebhookConfig
 from bots.local_api.client import LocalBotApiControl
 from bots.local_api.server import LocalBotApiServer
 from dispatcher import local_mode
+from dispatcher.api.service import ApiService
 from dispatcher.service import DispatcherService
 from dispatcher.setup import escalation_from, load_example_registry
 from griddispatch.clock import SystemClock
@@ -127,8 +128,8 @@ async def run_up(settings: Settings) -> None:
         await _wait_for_stop_signal()
 
 
-COMPONENTS = ("dispatcher", "worker", "bot")
-Component = DispatcherService | WorkerService | BotService
+COMPONENTS = ("dispatcher", "worker", "bot", "api")
+Component = DispatcherService | WorkerService | BotService | ApiService
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,19 @@ class BotEndpoint:
 def build_component(
     name: str, settings: Settings, db: Database, *, nats_url: str, bot: BotEndpoint
 ) -> Component:
-    """Build the component `name` (dispatcher, worker or bot) from settings."""
+    """Build the component `name` (dispatcher, worker, bot or api) from settings."""
     clock = SystemClock()
     escalation = escalation_from(settings)
+    if name == "api":
+        return ApiService(
+            nats_url=nats_url,
+            db=db,
+            escalation=escalation,
+            clock=clock,
+            settings=settings,
+            host=settings.api_host,
+            port=settings.api_port,
+        )
     if name == "dispatcher":
         return DispatcherService(nats_url=nats_url, db=db, escalation=escalation, clock=clock)
     if name == "worker":

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -85,6 +85,11 @@ class Database:
         """Open a read-only transaction that takes no write lock on SQLite."""
         async with self._read() as session, session.begin():
             yield session
+
+    async def ping(self) -> None:
+        """Run `SELECT 1`, raising the driver's error when the database cannot respond."""
+        async with self.reading() as session:
+            await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -20,6 +20,7 @@ from griddispatch.labels import EVENT_LABELS, STATE_LABELS, local_time
 from griddispatch.messages import DirectiveMessage, LeadMessage, LeadSubjectRef, Target, TargetKind
 from griddispatch.settings import Settings
 from griddispatch.workcalendar import CHINA
+from storage.api_tokens.service import create_token, revoke_token
 from storage.db import Database
 from storage.directives.models import Directive
 from storage.directives.service import resolve_target
@@ -290,4 +291,37 @@ async def show_deadline(settings: Settings, args: argparse.Namespace, _: Transla
     )
     if deadline.provisional:
         print(_("Provisional: a year on the way has no official holiday calendar yet."))
+    return 0
+
+
+async def create_api_token(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Create a token of the HTTP API and print it, the only time it is shown."""
+    async with database(settings) as db:
+        record, plaintext = await create_token(
+            db,
+            args.name,
+            args.scopes,
+            rate_per_s=args.rate,
+            burst=args.burst,
+            with_hmac_secret=args.hmac,
+        )
+    print(
+        _(
+            "Token {name} created with scopes {scopes}. It is shown only now; store it safely:",
+            name=record.name,
+            scopes=", ".join(record.scopes),
+        )
+    )
+    print(plaintext)
+    if record.hmac_secret:
+        print(_("Secret for signing hook requests with HMAC-SHA256:"))
+        print(record.hmac_secret)
+    return 0
+
+
+async def revoke_api_token(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Revoke a token of the HTTP API."""
+    async with database(settings) as db:
+        await revoke_token(db, args.name)
+    print(_("Token {name} revoked.", name=args.name))
     return 0

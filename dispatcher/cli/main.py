@@ -30,6 +30,7 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("dispatcher", None): (RUNNERS, "component"),
     ("worker", None): (RUNNERS, "component"),
     ("bot", None): (RUNNERS, "component"),
+    ("api", None): (RUNNERS, "component"),
     ("chat", "show"): (RUNNERS, "show_chat"),
     ("chat", "tap"): (RUNNERS, "tap_button"),
     ("migrate", None): (QUICK, "migrate"),
@@ -43,6 +44,8 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("registry", "import"): (QUICK, "import_registry"),
     ("registry", "example"): (QUICK, "import_example"),
     ("inspectors", "invite"): (QUICK, "invite_inspector"),
+    ("tokens", "create"): (QUICK, "create_api_token"),
+    ("tokens", "revoke"): (QUICK, "revoke_api_token"),
 }
 
 
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one `griddispatch` subcommand and return its exit code."""
     args = build_parser().parse_args(argv)
     settings = Settings()
-    long_running = args.command in {"up", "dispatcher", "worker", "bot"}
+    long_running = args.command in {"up", "dispatcher", "worker", "bot", "api"}
     configure_logging(settings.log_level if long_running else "WARNING")
     _ = Translator(settings.locale)
     command = _command((args.command, getattr(args, "action", None)))

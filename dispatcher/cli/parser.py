@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from griddispatch.messages import Priority
+from storage.api_tokens.models import ApiScope
+from storage.api_tokens.service import DEFAULT_BURST, DEFAULT_RATE_PER_S
 
 
 def _add_deadlines(send: argparse.ArgumentParser) -> None:
@@ -104,6 +106,40 @@ def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     tap.add_argument("button", help="button text, e.g. 签收")
 
 
+def _add_tokens(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tokens = commands.add_parser("tokens", help="tokens of the HTTP API")
+    actions = tokens.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a token and print it once")
+    create.add_argument("name", help="token name: 1-32 letters, digits, '.', '_' or '-'")
+    create.add_argument(
+        "--scope",
+        dest="scopes",
+        action="append",
+        required=True,
+        choices=[scope.value for scope in ApiScope],
+        help="what the token may do; repeat the option for several scopes",
+    )
+    create.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE_PER_S,
+        help=f"requests a second the token may make on average (default {DEFAULT_RATE_PER_S:g})",
+    )
+    create.add_argument(
+        "--burst",
+        type=int,
+        default=DEFAULT_BURST,
+        help=f"requests the token may make at once (default {DEFAULT_BURST})",
+    )
+    create.add_argument(
+        "--hmac",
+        action="store_true",
+        help="also make a secret for signing hook request bodies with HMAC-SHA256",
+    )
+    revoke = actions.add_parser("revoke", help="revoke a token; its requests fail from then on")
+    revoke.add_argument("name", help="token name")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -117,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("dispatcher", "run only the dispatcher (directives and leads to tasks)"),
         ("worker", "run only the worker (escalation sweeps and the outbox relay)"),
         ("bot", "run only the Telegram bot (needs TELEGRAM_BOT_TOKEN or a Bot API URL)"),
+        ("api", "run only the HTTP API (GRIDDISPATCH_API_HOST, GRIDDISPATCH_API_PORT)"),
     ):
         commands.add_parser(component, help=text)
     letters = commands.add_parser("deadletters", help="messages that could not be processed")
@@ -129,4 +166,5 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tasks(commands)
     _add_registry(commands)
     _add_chat(commands)
+    _add_tokens(commands)
     return parser

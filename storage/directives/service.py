@@ -1,22 +1,30 @@
-"""Accepting a directive: de-duplicate, resolve its target, create its tasks."""
+"""Accepting a directive: de-duplicate, resolve its target, create its tasks; and cancelling it."""
 
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.errors import NotFoundError
-from griddispatch.messages import DirectiveMessage, LeadMessage, Target, TargetKind
+from griddispatch.messages import (
+    DirectiveMessage,
+    LeadMessage,
+    NotificationKind,
+    Target,
+    TargetKind,
+)
 from storage.db import Database
 from storage.directives.models import Directive
+from storage.escalation.plan import replan
 from storage.escalation.policy import Escalation
 from storage.registry import queries
 from storage.registry.models import Division, Inspector
 from storage.tasks.models import Task
-from storage.tasks.service import NewTask, create_task
+from storage.tasks.service import Actor, NewTask, create_task, notify, record_event
+from storage.tasks.states import TaskAction, is_open, next_state
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +169,134 @@ async def _create(
         len(task_ids),
     )
     return Accepted(record_id=directive.id, task_ids=task_ids, created=True)
+
+
+async def target_is_registered(db: Database, target: Target) -> bool:
+    """Return whether the code a target names exists in the registry, even if it reaches no one."""
+    async with db.reading() as session:
+        if target.kind is TargetKind.INSPECTOR:
+            return await queries.inspector_by_code(session, target.code) is not None
+        if target.kind is TargetKind.SUBJECT:
+            return await queries.subject_by_identifier(session, target.code) is not None
+        return await session.get(Division, target.code) is not None
+
+
+@dataclass(frozen=True)
+class DirectivePage:
+    """One page of directives, newest first, with the number of directives in all pages."""
+
+    directives: list[Directive]
+    total: int
+
+
+async def list_directives(db: Database, *, limit: int, offset: int) -> DirectivePage:
+    """Return a page of directives, newest first."""
+    async with db.reading() as session:
+        total = await session.scalar(select(func.count()).select_from(Directive))
+        rows = await session.scalars(
+            select(Directive).order_by(Directive.id.desc()).limit(limit).offset(offset)
+        )
+        return DirectivePage(list(rows), int(total or 0))
+
+
+async def directive_with_tasks(
+    db: Database, message_id: str
+) -> tuple[Directive, list[tuple[Task, Inspector]]]:
+    """Return a directive by message id with its tasks by id and their assignees.
+
+    Raises NotFoundError for an unknown message id.
+    """
+    async with db.reading() as session:
+        directive = await _directive_by_message_id(session, message_id)
+        rows = await session.execute(
+            select(Task, Inspector)
+            .join(Inspector, Inspector.id == Task.inspector_id)
+            .where(Task.directive_id == directive.id)
+            .order_by(Task.id)
+        )
+        return directive, [(task, inspector) for task, inspector in rows]
+
+
+async def _directive_by_message_id(session: AsyncSession, message_id: str) -> Directive:
+    directive = await session.scalar(select(Directive).where(Directive.message_id == message_id))
+    if directive is None:
+        raise NotFoundError(
+            f"directive {message_id!r} not found; a directive published moments ago "
+            "appears once the dispatcher has stored it"
+        )
+    return directive
+
+
+@dataclass(frozen=True)
+class CancelledDirective:
+    """The outcome of cancelling a directive: open tasks cancelled, the others left as they were."""
+
+    directive_id: int
+    cancelled_task_ids: list[int]
+    untouched_task_ids: list[int]
+
+
+async def cancel_directive(
+    db: Database,
+    message_id: str,
+    *,
+    actor: Actor,
+    escalation: Escalation,
+    now: datetime,
+    reason: str | None = None,
+) -> CancelledDirective:
+    """Cancel every open task of a directive, with a "cancelled" trail entry each.
+
+    Tasks already submitted, closed or cancelled stay as they are, so
+    cancelling twice changes nothing the second time. Each assignee's
+    messages about a cancelled task are edited. Raises NotFoundError for an
+    unknown message id.
+    """
+    async with db.transaction() as session:
+        directive = await _directive_by_message_id(session, message_id)
+        tasks = await session.scalars(
+            select(Task)
+            .where(Task.directive_id == directive.id)
+            .order_by(Task.id)
+            .with_for_update()
+        )
+        cancelled, untouched = [], []
+        for task in tasks:
+            if not is_open(task.state):
+                untouched.append(task.id)
+                continue
+            await _cancel_task(
+                session, task, actor=actor, escalation=escalation, now=now, reason=reason
+            )
+            cancelled.append(task.id)
+    log.info(
+        "directive cancelled directive=%s message=%s actor=%s tasks_cancelled=%d",
+        directive.id,
+        message_id,
+        actor.label,
+        len(cancelled),
+    )
+    return CancelledDirective(directive.id, cancelled, untouched)
+
+
+async def _cancel_task(
+    session: AsyncSession,
+    task: Task,
+    *,
+    actor: Actor,
+    escalation: Escalation,
+    now: datetime,
+    reason: str | None,
+) -> None:
+    task.state = next_state(task.state, TaskAction.CANCEL).value
+    task.updated_at = now
+    replan(
+        task,
+        escalation.policy_named(task.policy_name, task.kind, task.priority),
+        escalation.calendar,
+    )
+    detail = {"reason": reason} if reason else {}
+    await record_event(session, task, kind="cancelled", actor=actor, now=now, detail=detail)
+    notify(
+        session, task, inspector_id=task.inspector_id, kind=NotificationKind.TASK_UPDATED, now=now
+    )

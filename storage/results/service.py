@@ -352,3 +352,29 @@ async def checklist_items_for_task(db: Database, task_id: int) -> list[Checklist
     if checklist is None or subject is None:
         return []
     return checklist.items_for(subject.industry)
+
+
+async def result_id_of_task(db: Database, task_id: int) -> int | None:
+    """Return the id of the result submitted for a task, or None while there is none."""
+    async with db.reading() as session:
+        return await session.scalar(
+            select(InspectionResult.id).where(InspectionResult.task_id == task_id)
+        )
+
+
+async def photos_of_task(db: Database, task_id: int) -> list[Photo]:
+    """Return the photos kept for a task, in the order they arrived."""
+    async with db.reading() as session:
+        rows = await session.scalars(
+            select(Photo).where(Photo.task_id == task_id).order_by(Photo.received_at, Photo.id)
+        )
+        return list(rows)
+
+
+async def photo_of_task(db: Database, task_id: int, photo_id: int) -> Photo:
+    """Return one photo of a task. Raises NotFoundError unless the photo belongs to the task."""
+    async with db.reading() as session:
+        photo = await session.get(Photo, photo_id)
+    if photo is None or photo.task_id != task_id:
+        raise NotFoundError(f"photo {photo_id} of task {task_id} not found")
+    return photo

@@ -1,12 +1,18 @@
-"""Task lists as the bot shows them: an inspector's own, and a grid leader's grid."""
+"""Task lists for the bot (an inspector's own, a grid leader's grid) and the API, and counts."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from griddispatch.errors import NotFoundError
 from storage.db import Database
 from storage.registry.models import Inspector
-from storage.tasks.models import Task
+from storage.registry.queries import divisions_below, inspector_by_code
+from storage.tasks.models import Task, TaskEvent
 from storage.tasks.states import OPEN_STATES, TaskState
 
 _OPEN = [state.value for state in OPEN_STATES]
@@ -43,3 +49,82 @@ async def open_tasks_of_grid(db: Database, grid_code: str, *, limit: int = 50) -
             )
         )
     return sorted(tasks, key=next_deadline)[:limit]
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Conditions a task listing applies; None means any."""
+
+    state: str | None = None
+    division_code: str | None = None
+    kind: str | None = None
+    priority: str | None = None
+    inspector_code: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of tasks with their assignees, and the number of tasks in all pages."""
+
+    tasks: list[tuple[Task, Inspector]]
+    total: int
+
+
+async def _filter_conditions(session: AsyncSession, task_filter: TaskFilter) -> list[Any]:
+    """Translate a filter into WHERE conditions; raises NotFoundError for unknown codes."""
+    conditions: list[Any] = []
+    for column, value in (
+        (Task.state, task_filter.state),
+        (Task.kind, task_filter.kind),
+        (Task.priority, task_filter.priority),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if task_filter.inspector_code is not None:
+        inspector = await inspector_by_code(session, task_filter.inspector_code)
+        if inspector is None:
+            raise NotFoundError(
+                f"inspector {task_filter.inspector_code!r} not found; check the staff code"
+            )
+        conditions.append(Task.inspector_id == inspector.id)
+    if task_filter.division_code is not None:
+        codes = await divisions_below(session, task_filter.division_code)
+        conditions.append(Inspector.division_code.in_(codes))
+    return conditions
+
+
+async def find_tasks(db: Database, task_filter: TaskFilter, *, limit: int, offset: int) -> TaskPage:
+    """Return a page of the tasks that match a filter, newest first, with their assignees.
+
+    Raises NotFoundError when the filter names an unknown inspector or division.
+    """
+    async with db.reading() as session:
+        conditions = await _filter_conditions(session, task_filter)
+        matching = select(Task, Inspector).join(Inspector, Inspector.id == Task.inspector_id)
+        matching = matching.where(*conditions)
+        total = await session.scalar(select(func.count()).select_from(matching.subquery()))
+        rows = await session.execute(matching.order_by(Task.id.desc()).limit(limit).offset(offset))
+        return TaskPage([(task, inspector) for task, inspector in rows], int(total or 0))
+
+
+async def count_tasks_by_state(db: Database) -> dict[str, int]:
+    """Return how many tasks are in each state; states without tasks count 0."""
+    async with db.reading() as session:
+        rows = await session.execute(select(Task.state, func.count()).group_by(Task.state))
+        counts = {state.value: 0 for state in TaskState}
+        counts.update({state: int(count) for state, count in rows})
+        return counts
+
+
+async def count_trail_entries(db: Database, kinds: Iterable[str]) -> dict[str, int]:
+    """Return how many trail entries of each kind exist; kinds without entries count 0."""
+    wanted = list(kinds)
+    async with db.reading() as session:
+        rows = await session.execute(
+            select(TaskEvent.kind, func.count())
+            .where(TaskEvent.kind.in_(wanted))
+            .group_by(TaskEvent.kind)
+        )
+        counts = dict.fromkeys(wanted, 0)
+        counts.update({kind: int(count) for kind, count in rows})
+        return counts
