@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.errors import GridDispatchError, InfrastructureError
-from griddispatch.messages import DirectiveMessage, LeadMessage
+from griddispatch.messages import DirectiveMessage, LeadMessage, LeadUpdateAction, LeadUpdateMessage
 from griddispatch.settle import (
     dead_letter,
     durable_subscriber,
@@ -31,6 +31,7 @@ from storage.db import Database
 from storage.directives.service import Accepted, accept_directive
 from storage.escalation.policy import Escalation
 from storage.leads.service import accept_lead
+from storage.leads.updates import update_lead
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,16 @@ def _parse(model: type[pydantic.BaseModel], message: NatsMessage) -> Any:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
         raise RejectedMessage(_describe(exc)) from exc
+
+
+def _lead_model(message: NatsMessage) -> type[pydantic.BaseModel]:
+    """Return the schema of a lead message: a new lead, or an acknowledge or resolve of one."""
+    try:
+        action = json.loads(message.body).get("action")
+    except (ValueError, AttributeError):
+        return LeadMessage  # _parse reports what is wrong with the body
+    updates = {item.value for item in LeadUpdateAction}
+    return LeadUpdateMessage if action in updates else LeadMessage
 
 
 def _describe(exc: pydantic.ValidationError) -> str:
@@ -116,11 +127,15 @@ def register(broker: NatsBroker, context: DispatchContext) -> None:
         )
 
     async def accept_lead_message(message: NatsMessage) -> Accepted:
-        parsed: LeadMessage = _parse(LeadMessage, message)
+        parsed: LeadMessage | LeadUpdateMessage = _parse(_lead_model(message), message)
         source = message.raw_message.subject.removeprefix(subjects.LEAD_PREFIX + ".")
         if parsed.source != source:
             raise RejectedMessage(
                 f"source {parsed.source!r} in the body differs from subject {source!r}"
+            )
+        if isinstance(parsed, LeadUpdateMessage):
+            return await update_lead(
+                context.db, parsed, escalation=context.escalation, now=context.clock.now()
             )
         return await accept_lead(
             context.db, parsed, escalation=context.escalation, now=context.clock.now()

@@ -35,14 +35,15 @@ async def publish_message(nats_url: str, subject: str, message_id: str, body: Ba
             "`griddispatch up`, or set GRIDDISPATCH_NATS_URL to a running NATS server"
         ) from exc
     try:
-        return await _publish_with_retry(client.jetstream(), subject, message_id, body)
+        return await publish_with_retry(client.jetstream(), subject, message_id, body)
     finally:
         await client.close()
 
 
-async def _publish_with_retry(
+async def publish_with_retry(
     js: JetStreamContext, subject: str, message_id: str, body: BaseModel
 ) -> PubAck:
+    """Publish `body` on an open JetStream context, retrying timeouts with the same id."""
     payload = body.model_dump_json(exclude_none=True).encode()
     for attempt in range(1, PUBLISH_TRIES + 1):
         try:

@@ -1,8 +1,12 @@
 """Imports every model so `Base.metadata` knows all tables (for Alembic and tests)."""
 
+from storage.api_tokens.models import ApiToken
 from storage.base import Base
+from storage.callbacks.models import Callback, CallbackAttempt
 from storage.directives.models import Directive
 from storage.escalation.models import Lease
+from storage.hooks.models import SeenSignature
+from storage.labs.models import LabSample
 from storage.leads.models import Lead
 from storage.outbox.models import OutboxMessage
 from storage.registry.models import Division, Inspector, Invite, Subject
@@ -12,7 +16,10 @@ from storage.telegram.drafts import Draft
 from storage.telegram.models import Delivery
 
 __all__ = [
+    "ApiToken",
     "Base",
+    "Callback",
+    "CallbackAttempt",
     "Delivery",
     "Directive",
     "Division",
@@ -20,11 +27,13 @@ __all__ = [
     "InspectionResult",
     "Inspector",
     "Invite",
+    "LabSample",
     "Lead",
     "Lease",
     "OutboxMessage",
     "Photo",
     "ResultItem",
+    "SeenSignature",
     "Subject",
     "Task",
     "TaskEvent",

@@ -119,7 +119,8 @@ class CallbackWorker:
         log.info("callback worker stopped")
 
     async def _consume(self) -> None:
-        while True:
+        # Each fetch waits at most EVENT_FETCH_TIMEOUT_S, so the loop sees a stop request soon.
+        while not self._loop.stopping:
             try:
                 await self.queue_events_once()
             except (NatsError, OSError, SQLAlchemyError) as exc:

@@ -1,4 +1,4 @@
-"""Accepting a lead: de-duplicate within its source, route it, create its task."""
+"""Accepting a lead: de-duplicate within its source, route it, fold it or create its task."""
 
 import logging
 from datetime import datetime
@@ -7,22 +7,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from griddispatch.errors import NotFoundError
 from griddispatch.messages import LeadMessage
 from storage.db import Database
 from storage.directives.service import Accepted, message_ack_within
 from storage.escalation.policy import Escalation
+from storage.leads.folding import compose_body, fold_lead, open_task_about
 from storage.leads.models import Lead
-from storage.registry import queries
-from storage.registry.models import Division, Inspector, Role, Subject
+from storage.leads.routing import Route, route_lead
 from storage.tasks.models import Task
 from storage.tasks.service import NewTask, create_task
 
 log = logging.getLogger(__name__)
-
-ROUTED_BY_SUBJECT = "subject"
-ROUTED_BY_GRID = "grid"
-ROUTED_TO_TRIAGE = "triage"
 
 
 def dedup_key_of(message: LeadMessage) -> str:
@@ -30,58 +25,41 @@ def dedup_key_of(message: LeadMessage) -> str:
     return message.dedup_key or message.message_id
 
 
-async def _existing(session: AsyncSession, source: str, dedup_key: str) -> Accepted | None:
-    lead = await session.scalar(
-        select(Lead).where(Lead.source == source, Lead.dedup_key == dedup_key)
-    )
-    if lead is None:
-        return None
-    task_ids = await session.scalars(select(Task.id).where(Task.lead_id == lead.id))
-    return Accepted(record_id=lead.id, task_ids=list(task_ids), created=False, routing=lead.routing)
+async def task_ids_of(session: AsyncSession, lead: Lead) -> list[int]:
+    """Return the ids of the task a lead opened or was folded into."""
+    owner = lead.folded_into_id or lead.id
+    return list(await session.scalars(select(Task.id).where(Task.lead_id == owner)))
 
 
-async def _find_subject(session: AsyncSession, message: LeadMessage) -> Subject | None:
-    """Return the subject a lead names. Raises NotFoundError if it names an unknown one."""
-    if message.subject is None:
-        return None
-    identifier = message.subject.credit_code or message.subject.other_id or ""
-    subject = await queries.subject_by_identifier(session, identifier)
-    if subject is None:
-        raise NotFoundError(
-            f"subject {identifier!r} not found in the registry; check the code or import it first"
-        )
-    return subject
-
-
-async def _grid_assignee(session: AsyncSession, grid_code: str) -> Inspector | None:
-    """Return who handles a lead naming only a grid: its leader, else its first inspector."""
-    if await session.get(Division, grid_code) is None:
-        raise NotFoundError(f"grid {grid_code!r} not found; check the grid code")
-    leader = await session.scalar(
-        select(Inspector)
-        .where(Inspector.division_code == grid_code, Inspector.role == Role.GRID_LEADER.value)
-        .order_by(Inspector.id)
+async def _latest_episode(session: AsyncSession, source: str, dedup_key: str) -> Lead | None:
+    return await session.scalar(
+        select(Lead)
+        .where(Lead.source == source, Lead.dedup_key == dedup_key)
+        .order_by(Lead.episode.desc())
         .limit(1)
     )
-    if leader is not None:
-        return leader
-    inspectors = await queries.grid_inspectors(session, grid_code)
-    return inspectors[0] if inspectors else None
 
 
-async def _route(
-    session: AsyncSession, message: LeadMessage
-) -> tuple[str, Subject | None, Inspector | None]:
-    """Return (routing, subject, assignee) for a lead: subject, then grid, then triage."""
-    subject = await _find_subject(session, message)
-    if subject is not None and subject.inspector_id is not None:
-        return ROUTED_BY_SUBJECT, subject, await session.get(Inspector, subject.inspector_id)
-    grid_code = message.grid_code or (subject.grid_code if subject else None)
-    if grid_code:
-        assignee = await _grid_assignee(session, grid_code)
-        if assignee is not None:
-            return ROUTED_BY_GRID, subject, assignee
-    return ROUTED_TO_TRIAGE, subject, None
+async def _existing(
+    session: AsyncSession, message: LeadMessage, key: str
+) -> tuple[Accepted | None, int]:
+    """Return the stored outcome if this lead was seen before, and the episode a new one gets.
+
+    A key whose latest lead was resolved by its source starts a new episode,
+    unless the message is the very one that opened that lead (a redelivery).
+    """
+    lead = await _latest_episode(session, message.source, key)
+    if lead is None:
+        return None, 1
+    if lead.resolved_at is not None and lead.message_id != message.message_id:
+        return None, lead.episode + 1
+    accepted = Accepted(
+        record_id=lead.id,
+        task_ids=await task_ids_of(session, lead),
+        created=False,
+        routing=lead.routing,
+    )
+    return accepted, lead.episode
 
 
 async def accept_lead(
@@ -89,25 +67,60 @@ async def accept_lead(
 ) -> Accepted:
     """Store a lead and its task, unless the same (source, dedup key) was seen before.
 
-    A lead that reaches nobody is stored with routing "triage" and no task,
-    for the command centre to route by hand.
+    A lead about a subject that already has an open task from the same source
+    is folded into that task instead. A lead that no step can
+    place is stored with routing "triage" and no task, for the command centre to route by hand.
     """
     key = dedup_key_of(message)
     try:
         async with db.transaction() as session:
-            existing = await _existing(session, message.source, key)
+            existing, episode = await _existing(session, message, key)
             if existing is not None:
                 return existing
-            return await _create(session, message, key, escalation=escalation, now=now)
+            route = await route_lead(session, message, cache_key=db.url)
+            if route.subject is not None:
+                open_task = await open_task_about(session, message.source, route.subject.id)
+                if open_task is not None:
+                    task, primary = open_task
+                    lead = _new_lead(message, key, episode, route, now=now)
+                    return await fold_lead(session, lead, task, primary, now=now)
+            return await _create(
+                session, message, key, episode=episode, route=route, escalation=escalation, now=now
+            )
     except IntegrityError:
         log.info(
             "lead already stored by a concurrent consumer source=%s key=%s", message.source, key
         )
         async with db.reading() as session:
-            existing = await _existing(session, message.source, key)
+            existing, _ = await _existing(session, message, key)
         if existing is None:
             raise
         return existing
+
+
+def _new_lead(message: LeadMessage, key: str, episode: int, route: Route, *, now: datetime) -> Lead:
+    longitude, latitude = route.point if route.point else (None, None)
+    return Lead(
+        source=message.source,
+        dedup_key=key,
+        episode=episode,
+        message_id=message.message_id,
+        title=message.title,
+        text=message.text,
+        severity=message.severity.value,
+        subject_id=route.subject.id if route.subject else None,
+        routing=route.routing,
+        routing_detail=route.detail,
+        address=message.address,
+        longitude=longitude,
+        latitude=latitude,
+        callback_url=message.callback_url,
+        callback_token=message.callback_token,
+        lead_count=1,
+        ack_within=message_ack_within(message),
+        due_within=message.due_within,
+        created_at=now,
+    )
 
 
 async def _create(
@@ -115,47 +128,38 @@ async def _create(
     message: LeadMessage,
     key: str,
     *,
+    episode: int,
+    route: Route,
     escalation: Escalation,
     now: datetime,
 ) -> Accepted:
-    routing, subject, assignee = await _route(session, message)
-    ack_within = message_ack_within(message)
-    lead = Lead(
-        source=message.source,
-        dedup_key=key,
-        title=message.title,
-        text=message.text,
-        severity=message.severity.value,
-        subject_id=subject.id if subject else None,
-        routing=routing,
-        ack_within=ack_within,
-        due_within=message.due_within,
-        created_at=now,
-    )
+    lead = _new_lead(message, key, episode, route, now=now)
     session.add(lead)
     await session.flush()
 
     task_ids = []
-    if assignee is not None:
+    if route.assignee is not None:
         spec = NewTask(
             kind="lead",
-            inspector_id=assignee.id,
+            inspector_id=route.assignee.id,
             title=message.title,
-            body=message.text,
+            body=compose_body(message.text, message.address),
             priority=message.severity.value,
-            routing=routing,
-            ack_within=ack_within,
+            routing=route.routing,
+            ack_within=lead.ack_within,
             due_within=message.due_within,
             lead_id=lead.id,
-            subject_id=subject.id if subject else None,
+            subject_id=route.subject.id if route.subject else None,
+            route=route.detail,
         )
         task = await create_task(session, spec, escalation=escalation, now=now)
         task_ids.append(task.id)
     log.info(
-        "lead accepted lead=%s source=%s routing=%s tasks=%d",
+        "lead accepted lead=%s source=%s routing=%s episode=%d tasks=%d",
         lead.id,
         message.source,
-        routing,
+        route.routing,
+        episode,
         len(task_ids),
     )
-    return Accepted(record_id=lead.id, task_ids=task_ids, created=True, routing=routing)
+    return Accepted(record_id=lead.id, task_ids=task_ids, created=True, routing=route.routing)

@@ -1,9 +1,16 @@
-"""Read-only lookups in the registry, used to route work and check permissions."""
+"""Read-only lookups in the registry, used to route work and check permissions, and listings."""
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from griddispatch.errors import NotFoundError
+from storage.db import Database
 from storage.registry.models import Division, DivisionLevel, Inspector, Role, Subject
+
+T = TypeVar("T")
 
 # Divisions are at most city → county → township → grid deep.
 _MAX_DEPTH = 4
@@ -71,3 +78,86 @@ async def subject_by_identifier(session: AsyncSession, identifier: str) -> Subje
     if subject is not None:
         return subject
     return await session.scalar(select(Subject).where(Subject.other_id == identifier.strip()))
+
+
+async def divisions_below(session: AsyncSession, division_code: str) -> list[str]:
+    """Return the codes of a division and every division below it.
+
+    Raises NotFoundError for an unknown code.
+    """
+    if await session.get(Division, division_code) is None:
+        raise NotFoundError(f"division {division_code!r} not found; check the code")
+    found = [division_code]
+    frontier = [division_code]
+    for _ in range(_MAX_DEPTH):
+        frontier = list(
+            await session.scalars(select(Division.code).where(Division.parent_code.in_(frontier)))
+        )
+        if not frontier:
+            break
+        found.extend(frontier)
+    return found
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing, with the number of rows in all pages."""
+
+    items: list[T]
+    total: int
+
+
+async def _page(session: AsyncSession, query: Select[T], limit: int, offset: int) -> Page[T]:
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(query.limit(limit).offset(offset))
+    return Page(list(rows), int(total or 0))
+
+
+async def list_divisions(
+    db: Database, *, parent_code: str | None = None, level: str | None = None
+) -> list[Division]:
+    """Return divisions by code, optionally only the children of one or those of one level."""
+    query = select(Division).order_by(Division.code)
+    if parent_code is not None:
+        query = query.where(Division.parent_code == parent_code)
+    if level is not None:
+        query = query.where(Division.level == level)
+    async with db.reading() as session:
+        return list(await session.scalars(query))
+
+
+async def list_inspectors(
+    db: Database,
+    *,
+    division_code: str | None = None,
+    role: str | None = None,
+    limit: int,
+    offset: int,
+) -> Page[Inspector]:
+    """Return a page of inspectors by staff code, optionally those at or below a division.
+
+    Raises NotFoundError for an unknown division.
+    """
+    query = select(Inspector).order_by(Inspector.code)
+    if role is not None:
+        query = query.where(Inspector.role == role)
+    async with db.reading() as session:
+        if division_code is not None:
+            codes = await divisions_below(session, division_code)
+            query = query.where(Inspector.division_code.in_(codes))
+        return await _page(session, query, limit, offset)
+
+
+async def list_subjects(
+    db: Database, *, division_code: str | None = None, limit: int, offset: int
+) -> Page[Subject]:
+    """Return a page of subjects by id, optionally those in the grids below a division.
+
+    Raises NotFoundError for an unknown division.
+    """
+    query = select(Subject).order_by(Subject.id)
+    async with db.reading() as session:
+        if division_code is not None:
+            await divisions_below(session, division_code)
+            query = query.where(Subject.grid_code.in_(await grids_below(session, division_code)))
+        return await _page(session, query, limit, offset)

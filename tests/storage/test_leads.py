@@ -4,7 +4,6 @@ import pytest
 from sqlalchemy import select
 
 from dispatcher.setup import load_example_registry
-from griddispatch.errors import NotFoundError
 from griddispatch.messages import LeadMessage, LeadSubjectRef
 from storage.db import Database
 from storage.leads.models import Lead
@@ -147,14 +146,18 @@ async def test_no_subject_no_grid_triage(example_db: Database) -> None:
     assert await count_rows(example_db, OutboxMessage) == 0
 
 
-async def test_unknown_subject_writes_nothing(example_db: Database) -> None:
+async def test_unknown_subject_goes_to_triage(example_db: Database) -> None:
     unknown = "91150602MA00000000"
 
-    with pytest.raises(NotFoundError) as raised:
-        await receive_lead(example_db, _lead("l-unknown", credit_code=unknown))
+    accepted = await receive_lead(example_db, _lead("l-unknown", credit_code=unknown))
 
-    assert repr(unknown) in str(raised.value)
-    assert await count_rows(example_db, Lead) == 0
+    assert accepted.routing == "triage"
+    assert accepted.task_ids == []
+    async with example_db.reading() as session:
+        lead = await session.get(Lead, accepted.record_id)
+    assert lead is not None
+    assert lead.subject_id is None
+    assert repr(unknown) in lead.routing_detail["notes"][0]
     assert await count_rows(example_db, Task) == 0
     assert await count_rows(example_db, TaskEvent) == 0
     assert await count_rows(example_db, OutboxMessage) == 0

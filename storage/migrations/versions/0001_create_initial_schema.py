@@ -19,6 +19,29 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "api_tokens",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("token_prefix", sa.String(length=12), nullable=False),
+        sa.Column("scopes", sa.JSON(), nullable=False),
+        sa.Column("rate_per_s", sa.Float(), nullable=False),
+        sa.Column("burst", sa.Integer(), nullable=False),
+        sa.Column("hmac_secret", sa.String(length=64), nullable=True),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("revoked", sa.Boolean(), nullable=False),
+        sa.Column("revoked_at", storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
+        sa.UniqueConstraint("name", name=op.f("uq_api_tokens_name")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
+    )
+    op.create_table(
         "bot_drafts",
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("state", sa.String(length=100), nullable=True),
@@ -61,6 +84,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("divisions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_divisions_parent_code"), ["parent_code"], unique=False)
+
+    op.create_table(
+        "hook_signatures",
+        sa.Column("signature", sa.String(length=64), nullable=False),
+        sa.Column("seen_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("signature", name=op.f("pk_hook_signatures")),
+    )
+    with op.batch_alter_table("hook_signatures", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_hook_signatures_expires_at"), ["expires_at"], unique=False
+        )
 
     op.create_table(
         "leases",
@@ -175,6 +210,47 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "lab_samples",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("source", sa.String(length=40), nullable=False),
+        sa.Column("sample_id", sa.String(length=100), nullable=False),
+        sa.Column("lab", sa.String(length=200), nullable=False),
+        sa.Column("method", sa.String(length=200), nullable=False),
+        sa.Column("subject_ref", sa.JSON(), nullable=False),
+        sa.Column(
+            "subject_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("commodity", sa.String(length=100), nullable=False),
+        sa.Column("analyte", sa.String(length=100), nullable=False),
+        sa.Column("value", sa.Float(), nullable=False),
+        sa.Column("unit", sa.String(length=20), nullable=False),
+        sa.Column("value_mg_per_kg", sa.Float(), nullable=False),
+        sa.Column("verdict", sa.String(length=16), nullable=False),
+        sa.Column("limit_mg_per_kg", sa.Float(), nullable=True),
+        sa.Column("ratio", sa.Float(), nullable=True),
+        sa.Column("standard", sa.String(length=200), nullable=True),
+        sa.Column("confidence", sa.String(length=16), nullable=True),
+        sa.Column("table_row", sa.String(length=100), nullable=True),
+        sa.Column("lead_message_id", sa.String(length=100), nullable=True),
+        sa.Column("sampled_on", sa.Date(), nullable=False),
+        sa.Column("received_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["subject_id"], ["subjects.id"], name=op.f("fk_lab_samples_subject_id_subjects")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_lab_samples")),
+        sa.UniqueConstraint(
+            "source", "sample_id", "analyte", name=op.f("uq_lab_samples_source_sample_id_analyte")
+        ),
+    )
+    with op.batch_alter_table("lab_samples", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_lab_samples_subject_id"), ["subject_id"], unique=False)
+
+    op.create_table(
         "leads",
         sa.Column(
             "id",
@@ -184,6 +260,8 @@ def upgrade() -> None:
         ),
         sa.Column("source", sa.String(length=40), nullable=False),
         sa.Column("dedup_key", sa.String(length=200), nullable=False),
+        sa.Column("episode", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.String(length=100), nullable=True),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("severity", sa.String(length=16), nullable=False),
@@ -191,16 +269,36 @@ def upgrade() -> None:
             "subject_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("routing", sa.String(length=16), nullable=False),
+        sa.Column("routing_detail", sa.JSON(), nullable=False),
+        sa.Column("address", sa.String(length=300), nullable=True),
+        sa.Column("longitude", sa.Float(), nullable=True),
+        sa.Column("latitude", sa.Float(), nullable=True),
+        sa.Column("callback_url", sa.String(length=2000), nullable=True),
+        sa.Column("callback_token", sa.String(length=32), nullable=True),
+        sa.Column(
+            "folded_into_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("lead_count", sa.Integer(), nullable=False),
         sa.Column("ack_within", sa.String(length=40), nullable=True),
         sa.Column("due_within", sa.String(length=40), nullable=True),
         sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("resolved_at", storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["folded_into_id"], ["leads.id"], name=op.f("fk_leads_folded_into_id_leads")
+        ),
         sa.ForeignKeyConstraint(
             ["subject_id"], ["subjects.id"], name=op.f("fk_leads_subject_id_subjects")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_leads")),
-        sa.UniqueConstraint("source", "dedup_key", name=op.f("uq_leads_source_dedup_key")),
+        sa.UniqueConstraint(
+            "source", "dedup_key", "episode", name=op.f("uq_leads_source_dedup_key_episode")
+        ),
     )
     with op.batch_alter_table("leads", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_leads_folded_into_id"), ["folded_into_id"], unique=False
+        )
+        batch_op.create_index("ix_leads_source_message", ["source", "message_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_leads_subject_id"), ["subject_id"], unique=False)
 
     op.create_table(
@@ -273,6 +371,36 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_tasks_lead_id"), ["lead_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_tasks_state"), ["state"], unique=False)
         batch_op.create_index(batch_op.f("ix_tasks_subject_id"), ["subject_id"], unique=False)
+
+    op.create_table(
+        "callbacks",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("lead_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("token_name", sa.String(length=32), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", storage.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["lead_id"], ["leads.id"], name=op.f("fk_callbacks_lead_id_leads")),
+        sa.ForeignKeyConstraint(["task_id"], ["tasks.id"], name=op.f("fk_callbacks_task_id_tasks")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_callbacks")),
+        sa.UniqueConstraint("event_id", "lead_id", name=op.f("uq_callbacks_event_id_lead_id")),
+    )
+    with op.batch_alter_table("callbacks", schema=None) as batch_op:
+        batch_op.create_index("ix_callbacks_due", ["state", "next_attempt_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_callbacks_lead_id"), ["lead_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_callbacks_task_id"), ["task_id"], unique=False)
 
     op.create_table(
         "deliveries",
@@ -383,6 +511,34 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_task_events_task_id"), ["task_id"], unique=False)
 
     op.create_table(
+        "callback_attempts",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "callback_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("at", storage.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["callback_id"],
+            ["callbacks.id"],
+            name=op.f("fk_callback_attempts_callback_id_callbacks"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_callback_attempts")),
+    )
+    with op.batch_alter_table("callback_attempts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_callback_attempts_callback_id"), ["callback_id"], unique=False
+        )
+
+    op.create_table(
         "photos",
         sa.Column(
             "id",
@@ -447,6 +603,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_photos_result_id"))
 
     op.drop_table("photos")
+    with op.batch_alter_table("callback_attempts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_callback_attempts_callback_id"))
+
+    op.drop_table("callback_attempts")
     with op.batch_alter_table("task_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_task_events_task_id"))
 
@@ -461,6 +621,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_deliveries_task_id"))
 
     op.drop_table("deliveries")
+    with op.batch_alter_table("callbacks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_callbacks_task_id"))
+        batch_op.drop_index(batch_op.f("ix_callbacks_lead_id"))
+        batch_op.drop_index("ix_callbacks_due")
+
+    op.drop_table("callbacks")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tasks_subject_id"))
         batch_op.drop_index(batch_op.f("ix_tasks_state"))
@@ -471,8 +637,14 @@ def downgrade() -> None:
     op.drop_table("tasks")
     with op.batch_alter_table("leads", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_leads_subject_id"))
+        batch_op.drop_index("ix_leads_source_message")
+        batch_op.drop_index(batch_op.f("ix_leads_folded_into_id"))
 
     op.drop_table("leads")
+    with op.batch_alter_table("lab_samples", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_lab_samples_subject_id"))
+
+    op.drop_table("lab_samples")
     with op.batch_alter_table("subjects", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subjects_inspector_id"))
         batch_op.drop_index(batch_op.f("ix_subjects_grid_code"))
@@ -491,9 +663,14 @@ def downgrade() -> None:
 
     op.drop_table("outbox")
     op.drop_table("leases")
+    with op.batch_alter_table("hook_signatures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_hook_signatures_expires_at"))
+
+    op.drop_table("hook_signatures")
     with op.batch_alter_table("divisions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_divisions_parent_code"))
 
     op.drop_table("divisions")
     op.drop_table("directives")
     op.drop_table("bot_drafts")
+    op.drop_table("api_tokens")

@@ -1,0 +1,1 @@
+"""State the HTTP hooks keep between requests: the replay cache of signatures."""

@@ -1,0 +1,1 @@
+"""Laboratory and rapid-test results checked against residue limits and banned substances."""

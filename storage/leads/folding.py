@@ -1,0 +1,114 @@
+"""Folding further leads about a subject into the task its source already opened.
+
+A monitoring system that reports the same subject ten times should give the
+inspector one task whose message is edited, not ten messages. Folding
+happens while the task is open (new, acknowledged or declined): once the
+inspector has submitted a result, or the task was closed or cancelled, a
+new lead opens a new task. The task stays the one the first lead opened.
+The folded lead is stored with `folded_into_id`, counted on the first lead
+and written to the trail.
+"""
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from griddispatch.messages import NotificationKind
+from storage.directives.service import Accepted
+from storage.leads.models import Lead
+from storage.tasks.models import Task
+from storage.tasks.service import SYSTEM, notify, record_event
+from storage.tasks.states import OPEN_STATES, TaskState
+
+log = logging.getLogger(__name__)
+
+FINAL_STATES = (TaskState.CLOSED.value, TaskState.CANCELLED.value)
+_OPEN = [state.value for state in OPEN_STATES]
+
+
+def compose_body(text: str, address: str | None) -> str:
+    """Return a lead task's body: the lead's text, and its address when it gave one."""
+    parts = [text] if text else []
+    if address:
+        parts.append(f"地址：{address}")
+    return "\n".join(parts)
+
+
+async def open_task_about(
+    session: AsyncSession, source: str, subject_id: int
+) -> tuple[Task, Lead] | None:
+    """Return the newest open task that a lead of `source` opened about the subject,
+    with that lead; None when there is none."""
+    # NOTE: on PostgreSQL, two dispatchers that take the first two leads about a subject at
+    # the same moment each see no open task, so each opens one; SQLite serialises them.
+    row = (
+        await session.execute(
+            select(Task, Lead)
+            .join(Lead, Task.lead_id == Lead.id)
+            .where(
+                Lead.source == source,
+                Task.subject_id == subject_id,
+                Task.state.in_(_OPEN),
+            )
+            .order_by(Task.id.desc())
+            .limit(1)
+            .with_for_update(of=Task)
+        )
+    ).first()
+    if row is None:
+        return None
+    task, lead = row
+    return task, lead
+
+
+async def fold_lead(
+    session: AsyncSession, lead: Lead, task: Task, primary: Lead, *, now: datetime
+) -> Accepted:
+    """Store `lead` as folded into `primary`'s task and have the assignee's message edited."""
+    lead.folded_into_id = primary.id
+    lead.routing = "folded"
+    session.add(lead)
+    primary.lead_count += 1
+    await session.flush()
+
+    task.body = _folded_body(primary, lead)
+    task.updated_at = now
+    detail = {
+        "lead_id": lead.id,
+        "count": primary.lead_count,
+        "source": lead.source,
+        "dedup_key": lead.dedup_key,
+        "title": lead.title,
+        "text": lead.text,
+        "severity": lead.severity,
+    }
+    if lead.address:
+        detail["address"] = lead.address
+    await record_event(session, task, kind="lead_folded", actor=SYSTEM, now=now, detail=detail)
+    notify(
+        session, task, inspector_id=task.inspector_id, kind=NotificationKind.TASK_UPDATED, now=now
+    )
+    log.info(
+        "lead folded into open task lead=%s task=%s first_lead=%s count=%d",
+        lead.id,
+        task.id,
+        primary.id,
+        primary.lead_count,
+    )
+    return Accepted(record_id=lead.id, task_ids=[task.id], created=True, routing=lead.routing)
+
+
+def _folded_body(primary: Lead, latest: Lead) -> str:
+    """Return the first lead's body followed by the count and the latest folded lead.
+
+    Only the latest folded lead is shown, so the body stays within Telegram's
+    message length however many leads arrive; the trail keeps every one.
+    """
+    body = compose_body(primary.text, primary.address)
+    latest_lines = [f"【同一来源共 {primary.lead_count} 条线索，最新一条】{latest.title}"]
+    latest_body = compose_body(latest.text, latest.address)
+    if latest_body:
+        latest_lines.append(latest_body)
+    return "\n\n".join(part for part in (body, "\n".join(latest_lines)) if part)
