@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 from nats.errors import Error as NatsError
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import Field
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,6 +19,8 @@ from dispatcher.api.routing import PREFIX, ROUTE_TABLE, ResponseModel, Route, js
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
+# The Prometheus text exposition format 0.0.4, which prometheus_client.generate_latest writes.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass
@@ -106,7 +107,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 async def metrics(request: web.Request) -> web.StreamResponse:
     """Expose the metrics in Prometheus text format."""
     text = await request.app[OPERATIONS].metrics.render(context_of(request))
-    return web.Response(body=text, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+    return web.Response(body=text, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 async def openapi(request: web.Request) -> web.StreamResponse:
