@@ -69,7 +69,7 @@ def create_dispatcher(db: Database) -> Dispatcher:
 
 @dataclass(frozen=True)
 class WebhookConfig:
-    """Where Telegram posts updates, the secret it sends along, and where to listen."""
+    """Webhook settings: the public URL, the secret Telegram sends, and the listening address."""
 
     url: str
     secret: str

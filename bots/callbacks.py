@@ -11,7 +11,7 @@ from aiogram.filters.callback_data import CallbackData
 
 
 class TaskButton(StrEnum):
-    """What a task button does."""
+    """The action of a task button."""
 
     ACKNOWLEDGE = "ack"
     SUBMIT = "sub"

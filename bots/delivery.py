@@ -46,7 +46,7 @@ TRANSIENT_ERRORS = (TelegramNetworkError, TelegramServerError, TelegramRetryAfte
 
 @dataclass
 class DeliveryContext:
-    """What delivery needs: the bot, the database and the clock."""
+    """The bot, database, JetStream context and clock that delivery uses."""
 
     bot: Bot
     db: Database

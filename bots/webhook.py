@@ -47,7 +47,7 @@ class WebhookReceiver:
     async def _receive(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self._secret.encode()):
-            log.warning("webhook request with a wrong secret token refused from=%s", request.remote)
+            log.warning("webhook request rejected: invalid secret token from=%s", request.remote)
             return web.json_response({"error": "invalid secret token"}, status=401)
         try:
             update = Update.model_validate_json(await request.read(), context={"bot": self._bot})

@@ -42,7 +42,7 @@ class RejectedMessage(GridDispatchError):
 
 @dataclass
 class DispatchContext:
-    """What the consumers need: the database, JetStream, the escalation set-up and the clock."""
+    """The database, JetStream context, escalation set-up and clock the consumers use."""
 
     db: Database
     js: JetStreamContext

@@ -32,7 +32,7 @@ class Priority(StrEnum):
 
 
 class TargetKind(StrEnum):
-    """What a directive is addressed to."""
+    """The kind of addressee a directive names."""
 
     INSPECTOR = "inspector"
     GRID = "grid"
@@ -41,7 +41,7 @@ class TargetKind(StrEnum):
 
 
 class Assignment(StrEnum):
-    """How a directive to several inspectors is assigned."""
+    """The assignment mode of a directive to several inspectors."""
 
     EACH = "each"  # every inspector must respond: one task each
     CLAIM = "claim"  # the first to acknowledge takes it; the others' tasks are withdrawn
@@ -202,7 +202,7 @@ class LeadUpdateMessage(_Message):
 
 
 class NotificationKind(StrEnum):
-    """Why the bot is told to contact an inspector."""
+    """The reason the bot contacts an inspector."""
 
     TASK_ASSIGNED = "task_assigned"
     REMINDER = "reminder"

@@ -29,7 +29,7 @@ class Condition(StrEnum):
 
 
 class Action(StrEnum):
-    """What a step does."""
+    """The action a step takes."""
 
     REMIND_ASSIGNEE = "remind_assignee"
     NOTIFY_GRID_LEADER = "notify_grid_leader"

@@ -86,7 +86,7 @@ class Submission:
 
 @dataclass(frozen=True)
 class SubmittedResult:
-    """What submitting produced."""
+    """The outcome of a submission: result id, verification code, flags and follow-up."""
 
     result_id: int
     task_id: int

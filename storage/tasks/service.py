@@ -34,7 +34,7 @@ SYSTEM_ACTOR = "system"
 
 @dataclass(frozen=True)
 class Actor:
-    """Who causes a change: an inspector, or a named system component."""
+    """The cause of a change: an inspector, or a named system component."""
 
     label: str
     inspector_id: int | None = None
@@ -118,7 +118,7 @@ def notify(
 
 @dataclass(frozen=True)
 class NewTask:
-    """What a task is created from. Deadlines left None come from the task's policy."""
+    """The fields a task is created from. Deadlines left None come from the task's policy."""
 
     kind: str
     inspector_id: int
