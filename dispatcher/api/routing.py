@@ -188,7 +188,11 @@ def _check_json_content_type(request: web.Request) -> None:
 async def read_json(request: web.Request) -> Any:
     """Read the body as JSON; raises 415 for another content type and 400 for invalid JSON."""
     _check_json_content_type(request)
-    raw = await request.read()
+    return parse_json(await request.read())
+
+
+def parse_json(raw: bytes, *, field: str | None = None) -> Any:
+    """Decode a JSON body; raises ApiError 400 naming where it is not UTF-8 or not JSON."""
     try:
         return json.loads(raw)
     except UnicodeDecodeError as exc:
@@ -200,6 +204,7 @@ async def read_json(request: web.Request) -> Any:
             400,
             "invalid_json",
             f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            field=field,
         ) from None
 
 

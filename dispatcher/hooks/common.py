@@ -17,6 +17,7 @@ import pydantic
 from aiohttp import web
 
 from dispatcher.api.errors import ApiError, error_response, project_error, validation_error
+from dispatcher.api.routing import parse_json as decode_json
 from dispatcher.hooks.auth import Caller, accept_signature, authenticate, release_signature
 from dispatcher.hooks.context import HookContext
 from dispatcher.hooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -72,19 +73,7 @@ def parse_json(request: web.Request, body: bytes) -> Any:
             "unsupported_media_type",
             f"content type {content_type!r} is not accepted; send the body as application/json",
         )
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError as exc:
-        raise ApiError(
-            400, "invalid_json", f"request body is not UTF-8: {exc.reason} at byte {exc.start}"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(
-            400,
-            "invalid_json",
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            field="body",
-        ) from None
+    return decode_json(body, field="body")
 
 
 def require_object(data: Any) -> dict[str, Any]:
