@@ -20,12 +20,12 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade_sync(database_url: str, revision: str = "head") -> None:
+def upgrade_sync(database_url: str, revision: str = "heads") -> None:
     """Migrate the database to `revision`; must run outside an event loop."""
     command.upgrade(alembic_config(database_url), revision)
 
 
-async def upgrade(database_url: str, revision: str = "head") -> None:
+async def upgrade(database_url: str, revision: str = "heads") -> None:
     """Migrate the database to `revision` from async code."""
     log.info("migrating database to revision=%s", revision)
     await asyncio.to_thread(upgrade_sync, database_url, revision)
