@@ -66,6 +66,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+async def stop_process(
+    process: asyncio.subprocess.Process | None, timeout_s: float = STOP_TIMEOUT_S
+) -> bool:
+    """Stop a child process with SIGTERM, killing it if it has not exited in `timeout_s`.
+
+    Does nothing for None or a process that has exited. Returns whether it was killed.
+    """
+    if process is None or process.returncode is not None:
+        return False
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), timeout_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        return True
+    return False
+
+
 class NatsServer:
     """A nats-server with JetStream, its store in `store_dir`, listening on 127.0.0.1:`port`."""
 
@@ -155,15 +174,10 @@ class NatsServer:
         process, self._process = self._process, None
         if process is None or process.returncode is not None:
             return
-        process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
-        except TimeoutError:
+        if await stop_process(process):
             log.warning(
-                "nats-server did not stop in %.0f s, killing pid=%s", STOP_TIMEOUT_S, process.pid
+                "nats-server did not stop in %.0f s, killed pid=%s", STOP_TIMEOUT_S, process.pid
             )
-            process.kill()
-            await process.wait()
         log.info("nats-server stopped port=%s", self.port)
 
     async def kill(self) -> None:

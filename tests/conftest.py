@@ -5,17 +5,14 @@ a PostgreSQL server, it runs there too, each test in a database of its own.
 """
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from griddispatch.nats_server import NatsServer, free_port
 from storage.db import Database
-from storage.migrate import upgrade
+from storage.scratch import scratch_database
 
 POSTGRES_URL_ENV = "GRIDDISPATCH_TEST_DATABASE_URL"
 
@@ -48,49 +45,12 @@ async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
     await server.stop()
 
 
-async def _run_admin_statement(admin_url: str, statement: str) -> None:
-    """Run one statement on the server of `admin_url`, outside any transaction."""
-    url = make_url(admin_url)
-    connection = await asyncpg.connect(
-        user=url.username,
-        password=url.password,
-        host=url.host,
-        port=url.port,
-        database=url.database,
-    )
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-async def _create_postgres_database(admin_url: str) -> tuple[str, str]:
-    """Create an empty database next to the one `admin_url` names; return (url, name)."""
-    name = f"gd_test_{uuid.uuid4().hex[:12]}"
-    await _run_admin_statement(admin_url, f'CREATE DATABASE "{name}"')
-    url = make_url(admin_url).set(database=name)
-    return url.render_as_string(hide_password=False), name
-
-
-async def _drop_postgres_database(admin_url: str, name: str) -> None:
-    await _run_admin_statement(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(params=_backends())
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """The URL of a new, migrated database: SQLite in tmp_path, or a fresh PostgreSQL one."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'griddispatch.sqlite3'}"
-        await upgrade(url)
+    admin_url = os.environ[POSTGRES_URL_ENV] if request.param == "postgresql" else None
+    async with scratch_database(tmp_path, admin_url, prefix="gd_test") as url:
         yield url
-        return
-    admin_url = os.environ[POSTGRES_URL_ENV]
-    url, name = await _create_postgres_database(admin_url)
-    try:
-        await upgrade(url)
-        yield url
-    finally:
-        await _drop_postgres_database(admin_url, name)
 
 
 @pytest.fixture
