@@ -31,9 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,12 +46,20 @@ from storage.escalation.policy import Escalation
 from storage.escalation.service import sweep
 from storage.migrate import upgrade
 from storage.registry.service import import_files
+from storage.scratch import postgres_database
 from storage.tasks.models import TaskEvent
 
 log = logging.getLogger("sweep_bench")
 
 DEFAULT_DSN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-DEFAULT_CASES = ("100000:1000", "1000000:1000", "1000000:2000")
+DEFAULT_CASES = (
+    "100000:100",
+    "100000:1000",
+    "100000:2000",
+    "1000000:100",
+    "1000000:1000",
+    "1000000:2000",
+)
 GOAL_SWEEP_S = 1.0
 GOAL_PEAK_RSS_MIB = 200.0
 
@@ -64,6 +70,7 @@ DUE_WITHIN = "3 working days"
 WARM_UP_TASKS = 10
 TELEGRAM_USER_BASE = 7_300_000_000
 DUE_QUERY_MARKER = "next_step_at <="
+DUE_INDEX = "ix_tasks_next_step_due"
 PROFILE_LINES = 25
 PRODUCT_INFO_LINE = " INFO storage."
 
@@ -165,28 +172,6 @@ def _asyncpg_arguments(url: URL) -> dict[str, Any]:
         "port": url.port,
         "database": url.database,
     }
-
-
-async def _admin(dsn: str, statement: str) -> None:
-    """Run one statement outside a transaction on the database `dsn` names."""
-    connection = await asyncpg.connect(**_asyncpg_arguments(make_url(dsn)))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@asynccontextmanager
-async def fresh_database(dsn: str) -> AsyncIterator[str]:
-    """Create an empty database next to the one `dsn` names, yield its URL, then drop it."""
-    name = f"gd_bench_{uuid.uuid4().hex[:12]}"
-    await _admin(dsn, f'CREATE DATABASE "{name}"')
-    log.info("database created name=%s", name)
-    try:
-        yield make_url(dsn).set(database=name).render_as_string(hide_password=False)
-    finally:
-        await _admin(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        log.info("database dropped name=%s", name)
 
 
 async def _import_registry(db: Database) -> None:
@@ -366,7 +351,7 @@ async def run_case(
 ) -> CaseResult:
     """Fill a fresh database for `case`, time `repeat` sweeps of its due tasks, drop it."""
     escalation = Escalation.load()
-    async with fresh_database(dsn) as url:
+    async with postgres_database(dsn, "gd_bench") as url:
         await upgrade(url)
         server_settings = {"synchronous_commit": synchronous_commit}
         db = Database(url, connect_args={"server_settings": server_settings})
@@ -406,7 +391,7 @@ async def run_case(
                 rss_after_sweep_mib=_rss_mib("VmRSS"),
                 due_query=statements.due_query[0],
                 plan=plan,
-                uses_due_index=any("ix_tasks_due_steps" in line for line in plan),
+                uses_due_index=any(DUE_INDEX in line for line in plan),
                 extra={"load_before": load_before, "load_after": load_after},
             )
             if profile:
@@ -439,24 +424,37 @@ def _ratio(value: float, first: float) -> str:
     return f"{value / first:.2f}" if first else "-"
 
 
+def _same_due_baseline(result: CaseResult, results: Sequence[CaseResult]) -> CaseResult:
+    """Return the first case with the same due count, the baseline of the open-count ratio."""
+    return next(other for other in results if other.due_tasks == result.due_tasks)
+
+
+def _same_open_baseline(result: CaseResult, results: Sequence[CaseResult]) -> CaseResult:
+    """Return the first case with the same open count, the baseline of the due-count ratio."""
+    return next(other for other in results if other.open_tasks == result.open_tasks)
+
+
 def print_table(results: Sequence[CaseResult]) -> None:
-    """Print the results side by side, with ratios against the first case."""
-    first = results[0]
+    """Print the results side by side with two ratios of CPU time. "by open" compares a case
+    with the first case of the same due count, "by due" with the first of the same open count.
+    """
     header = (
         f"{'open':>10} {'due':>6} {'fired':>6} {'sweep s':>8} {'cpu s':>6} {'ms/step':>8} "
-        f"{'stmts':>6} {'peak MiB':>9} {'open x':>7} {'due x':>6} {'time x':>7} {'index':>6}"
+        f"{'stmts':>6} {'peak MiB':>9} {'cpu x by open':>14} {'cpu x by due':>13} "
+        f"{'index':>6}"
     )
     print(header)
     print("-" * len(header))
     for result in results:
+        by_open = _same_due_baseline(result, results)
+        by_due = _same_open_baseline(result, results)
         print(
             f"{result.open_tasks:>10,} {result.due_tasks:>6,} {result.fired:>6,} "
             f"{result.sweep_s:>8.2f} {result.sweep_cpu_s:>6.2f} "
             f"{1000 * result.sweep_s / max(result.fired, 1):>8.2f} "
             f"{result.statements:>6,} {result.peak_rss_mib:>9.0f} "
-            f"{_ratio(result.open_tasks, first.open_tasks):>7} "
-            f"{_ratio(result.due_tasks, first.due_tasks):>6} "
-            f"{_ratio(result.sweep_s, first.sweep_s):>7} "
+            f"{_ratio(result.sweep_cpu_s, by_open.sweep_cpu_s):>14} "
+            f"{_ratio(result.sweep_cpu_s, by_due.sweep_cpu_s):>13} "
             f"{'yes' if result.uses_due_index else 'NO':>6}"
         )
 

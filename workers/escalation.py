@@ -117,7 +117,7 @@ class EscalationWorker:
         )
 
     async def stop(self) -> None:
-        """Let a running sweep finish its task in hand, then hand the SQLite lease on."""
+        """Let a running sweep commit its batch in hand, then hand the SQLite lease on."""
         self._stopping = True
         async with self._lock:
             if self._db.dialect == "sqlite":

@@ -1,15 +1,34 @@
-"""Publishing outbox rows to JetStream, in order, each with its Nats-Msg-Id.
+"""Publishing outbox rows to JetStream, each once, with its Nats-Msg-Id.
+
+Rows are claimed before they are published, so several worker processes
+can relay one database:
+
+- PostgreSQL: a relay claims a batch with `FOR UPDATE SKIP LOCKED` in a
+  transaction that stays open while it publishes the batch, marks the rows
+  published and commits. Other relays skip the locked rows and claim the
+  next ones. If the relay dies, its connection closes, the locks go with it,
+  and the rows it did not mark are claimed again.
+- SQLite has no row locks to skip, so one relay at a time publishes, holding
+  the `outbox-relay` lease. Another relay takes over once a dead holder's
+  lease has expired.
+
+Within a batch rows go out in id order. Batches that different relays hold
+at the same time go out side by side, so across relays the order is only
+roughly the id order.
 
 A row is marked published only after JetStream acknowledged storing it. A
-relay that dies between the two publishes the row again after the restart;
-JetStream's duplicate window drops the copy, and consumers de-duplicate by
-id beyond that window.
+relay that dies between the two leaves the row unmarked, and it is published
+again: JetStream's duplicate window drops the copy by its Nats-Msg-Id, and
+consumers de-duplicate by id beyond that window.
 """
 
 import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
+import uuid
 
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
@@ -18,8 +37,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from griddispatch.background import BackgroundLoop
 from griddispatch.clock import Clock
 from storage.db import Database
+from storage.escalation.lease import acquire_lease, release_lease
 from storage.outbox.models import OutboxMessage
-from storage.outbox.service import fetch_unpublished, mark_published, record_failure
+from storage.outbox.service import (
+    claim_unpublished,
+    count_failure,
+    fetch_unpublished,
+    mark_published,
+    record_failure,
+    set_published,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +54,30 @@ BATCH = 200
 IDLE_POLL_S = 0.2
 ERROR_BACKOFF_S = 2.0
 PUBLISH_TIMEOUT_S = 5.0
+RELAY_LEASE = "outbox-relay"
+# How long a SQLite relay's lease lasts without renewal. The holder renews it after a third.
+LEASE_TTL_S = 30.0
 
 
 class OutboxRelay:
     """Drains the outbox into JetStream until stopped."""
 
-    def __init__(self, db: Database, js: JetStreamContext, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        js: JetStreamContext,
+        clock: Clock,
+        *,
+        batch: int = BATCH,
+        lease_ttl_s: float = LEASE_TTL_S,
+    ) -> None:
         self._db = db
         self._js = js
         self._clock = clock
+        self._batch = batch
+        self._lease_ttl_s = lease_ttl_s
+        self._lease_renewed_at: float | None = None
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wakeup = asyncio.Event()
         self._loop = BackgroundLoop("outbox relay", self.run)
 
@@ -44,32 +86,70 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def relay_once(self) -> int:
-        """Publish one batch of pending rows; return how many were published."""
-        # TODO: claim rows (a lease per batch) before publishing: today every worker's relay
-        # publishes every pending row, and only JetStream's duplicate window keeps one copy.
-        pending = await fetch_unpublished(self._db, limit=BATCH)
+        """Claim and publish one batch of pending rows; return how many were published."""
+        if self._db.dialect == "postgresql":
+            return await self._relay_claimed_batch()
+        if not await self._hold_lease():
+            return 0
+        return await self._relay_batch()
+
+    async def _relay_claimed_batch(self) -> int:
+        """Publish a batch claimed with row locks, and mark it, in one transaction."""
+        published: list[int] = []
+        failure: NatsError | TimeoutError | None = None
+        async with self._db.transaction() as session:
+            for message in await claim_unpublished(session, limit=self._batch):
+                if self._loop.stopping:
+                    break
+                try:
+                    await self._send(message)
+                except (NatsError, TimeoutError) as exc:
+                    await count_failure(session, message.id, error=repr(exc))
+                    failure = exc
+                    break
+                published.append(message.id)
+            await set_published(session, published, now=self._clock.now())
+        if failure is not None:
+            raise failure
+        return len(published)
+
+    async def _hold_lease(self) -> bool:
+        """Take or renew the SQLite relay lease; return whether this relay holds it."""
+        now = self._clock.now()
+        renewed_at = self._lease_renewed_at
+        if renewed_at is not None and now.timestamp() - renewed_at < self._lease_ttl_s / 3:
+            return True
+        held = await acquire_lease(
+            self._db, name=RELAY_LEASE, holder=self.holder, ttl_s=self._lease_ttl_s, now=now
+        )
+        self._lease_renewed_at = now.timestamp() if held else None
+        return held
+
+    async def _relay_batch(self) -> int:
+        """Publish a batch read without locks, then mark it; the lease keeps other relays off."""
+        pending = await fetch_unpublished(self._db, limit=self._batch)
         published: list[int] = []
         try:
             for message in pending:
                 if self._loop.stopping:
                     break
-                await self._publish(message)
+                try:
+                    await self._send(message)
+                except (NatsError, TimeoutError) as exc:
+                    await record_failure(self._db, message.id, error=repr(exc))
+                    raise
                 published.append(message.id)
         finally:
             await mark_published(self._db, published, now=self._clock.now())
         return len(published)
 
-    async def _publish(self, message: OutboxMessage) -> None:
-        try:
-            await self._js.publish(
-                message.subject,
-                _encode(message),
-                headers={"Nats-Msg-Id": message.msg_id},
-                timeout=PUBLISH_TIMEOUT_S,
-            )
-        except (NatsError, TimeoutError) as exc:
-            await record_failure(self._db, message.id, error=repr(exc))
-            raise
+    async def _send(self, message: OutboxMessage) -> None:
+        await self._js.publish(
+            message.subject,
+            _encode(message),
+            headers={"Nats-Msg-Id": message.msg_id},
+            timeout=PUBLISH_TIMEOUT_S,
+        )
 
     async def drain(self) -> int:
         """Publish until the outbox is empty; return how many were published."""
@@ -101,9 +181,13 @@ class OutboxRelay:
         self._loop.start()
 
     async def stop(self) -> None:
-        """Stop after the row being published, and wait for the loop to end."""
+        """Stop after the row being published, wait for the loop to end, and hand the SQLite
+        lease on, so another relay need not wait for it to expire."""
         self.wake()
         await self._loop.stop()
+        if self._lease_renewed_at is not None:
+            self._lease_renewed_at = None
+            await release_lease(self._db, name=RELAY_LEASE, holder=self.holder)
 
 
 def _encode(message: OutboxMessage) -> bytes:

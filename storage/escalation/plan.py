@@ -51,7 +51,12 @@ def pending_steps(task: Task, policy: PolicyConfig, calendar: WorkCalendar) -> l
 
 def next_step_time(task: Task, policy: PolicyConfig, calendar: WorkCalendar) -> datetime | None:
     """Return when the task's next step is due, no earlier than a snooze allows."""
-    pending = pending_steps(task, policy, calendar)
+    return first_due_time(task, pending_steps(task, policy, calendar))
+
+
+def first_due_time(task: Task, pending: list[PlannedStep]) -> datetime | None:
+    """Return when the first of `pending` (sorted as `pending_steps` returns them) is due,
+    no earlier than the task's snooze allows, or None when nothing is pending."""
     if not pending:
         return None
     due_at = pending[0].due_at

@@ -7,6 +7,7 @@ condition still holds. `validate_policies` names the file, the policy and
 the field of every problem.
 """
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -62,7 +63,13 @@ class StepConfig(_Config):
 
     @property
     def delay(self) -> DeadlineSpec:
-        return parse_deadline(self.after, allow_zero=True)
+        return _parse_delay(self.after)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_delay(text: str) -> DeadlineSpec:
+    # Every sweep resolves every pending step of every due task, so parse each text once.
+    return parse_deadline(text, allow_zero=True)
 
 
 class PolicyConfig(_Config):

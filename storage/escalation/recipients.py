@@ -1,6 +1,7 @@
 """Who an escalation step reaches: the assignee, the grid leader, or the township, county and
 command-centre staff above the assignee's grid."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -8,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.escalation.policies import Action
 from storage.registry.models import Division, DivisionLevel, Inspector, Role
-from storage.registry.queries import grid_leader_of
 from storage.tasks.models import Task
 
 _LEVEL_OF_ACTION = {
@@ -41,40 +41,113 @@ def _only_reachable(people: list[Inspector], who: str) -> Recipients:
     return Recipients(reached)
 
 
-async def _ancestor(session: AsyncSession, code: str, level: DivisionLevel) -> Division | None:
-    division = await session.get(Division, code)
-    while division is not None and division.level != level.value:
-        if division.parent_code is None:
-            return None
-        division = await session.get(Division, division.parent_code)
-    return division
+class RecipientDirectory:
+    """Looks up the recipients of steps for a batch of tasks in one session.
 
+    Each inspector, grid leader, division and staff list is read once per
+    directory, so a sweep batch costs a few queries, not a few per step.
+    """
 
-async def _staff_above(
-    session: AsyncSession, assignee: Inspector, level: DivisionLevel, role: Role
-) -> list[Inspector]:
-    division = await _ancestor(session, assignee.division_code, level)
-    if division is None:
-        return []
-    rows = await session.scalars(
-        select(Inspector)
-        .where(Inspector.division_code == division.code, Inspector.role == role.value)
-        .order_by(Inspector.id)
-    )
-    return list(rows)
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._inspectors: dict[int, Inspector | None] = {}
+        self._leaders: dict[str, Inspector | None] = {}
+        self._divisions: dict[str, Division | None] = {}
+        self._staff: dict[tuple[str, str], list[Inspector]] = {}
+
+    async def preload(self, inspector_ids: Iterable[int]) -> None:
+        """Read the given inspectors and the grid leaders of their divisions, two queries in all."""
+        missing = set(inspector_ids) - self._inspectors.keys()
+        if not missing:
+            return
+        rows = await self._session.scalars(select(Inspector).where(Inspector.id.in_(missing)))
+        for inspector in rows:
+            self._inspectors[inspector.id] = inspector
+        divisions = {
+            inspector.division_code
+            for inspector in self._inspectors.values()
+            if inspector is not None and inspector.division_code not in self._leaders
+        }
+        if not divisions:
+            return
+        leaders = await self._session.scalars(
+            select(Inspector)
+            .where(
+                Inspector.division_code.in_(divisions),
+                Inspector.role == Role.GRID_LEADER.value,
+            )
+            .order_by(Inspector.id)
+        )
+        for leader in leaders:
+            self._inspectors.setdefault(leader.id, leader)
+            self._leaders.setdefault(leader.division_code, leader)
+        for code in divisions:
+            self._leaders.setdefault(code, None)
+
+    async def inspector(self, inspector_id: int) -> Inspector | None:
+        """Return the inspector with this id, or None if there is none."""
+        if inspector_id not in self._inspectors:
+            self._inspectors[inspector_id] = await self._session.get(Inspector, inspector_id)
+        return self._inspectors[inspector_id]
+
+    async def grid_leader(self, assignee: Inspector) -> Inspector | None:
+        """Return the grid leader of the assignee's grid (the lowest id), or None."""
+        code = assignee.division_code
+        if code not in self._leaders:
+            self._leaders[code] = await self._session.scalar(
+                select(Inspector)
+                .where(Inspector.division_code == code, Inspector.role == Role.GRID_LEADER.value)
+                .order_by(Inspector.id)
+                .limit(1)
+            )
+        return self._leaders[code]
+
+    async def _division(self, code: str) -> Division | None:
+        if code not in self._divisions:
+            self._divisions[code] = await self._session.get(Division, code)
+        return self._divisions[code]
+
+    async def _ancestor(self, code: str, level: DivisionLevel) -> Division | None:
+        division = await self._division(code)
+        while division is not None and division.level != level.value:
+            if division.parent_code is None:
+                return None
+            division = await self._division(division.parent_code)
+        return division
+
+    async def staff_above(
+        self, assignee: Inspector, level: DivisionLevel, role: Role
+    ) -> list[Inspector]:
+        """Return the staff with `role` in the division at `level` above the assignee's grid."""
+        division = await self._ancestor(assignee.division_code, level)
+        if division is None:
+            return []
+        key = (division.code, role.value)
+        if key not in self._staff:
+            rows = await self._session.scalars(
+                select(Inspector)
+                .where(Inspector.division_code == division.code, Inspector.role == role.value)
+                .order_by(Inspector.id)
+            )
+            self._staff[key] = list(rows)
+        return self._staff[key]
+
+    async def recipients(self, task: Task, action: Action) -> Recipients:
+        """Return who `action` reaches for `task`, keeping only those reachable on Telegram."""
+        assignee = await self.inspector(task.inspector_id)
+        assert assignee is not None, f"task {task.id} has no assignee {task.inspector_id}"
+        if action is Action.REMIND_ASSIGNEE:
+            return _only_reachable([assignee], "assignee")
+        if action in (Action.NOTIFY_GRID_LEADER, Action.REASSIGN_TO_GRID_LEADER):
+            leader = await self.grid_leader(assignee)
+            if leader is not None and leader.id == assignee.id:
+                return Recipients([], "the assignee is the grid leader")
+            return _only_reachable([leader] if leader else [], "grid leader")
+        level, role = _LEVEL_OF_ACTION[action]
+        staff = await self.staff_above(assignee, level, role)
+        return _only_reachable(staff, f"{role.value} staff")
 
 
 async def recipients_of(session: AsyncSession, task: Task, action: Action) -> Recipients:
     """Return who `action` reaches for `task`, keeping only those reachable on Telegram."""
-    assignee = await session.get(Inspector, task.inspector_id)
-    assert assignee is not None
-    if action is Action.REMIND_ASSIGNEE:
-        return _only_reachable([assignee], "assignee")
-    if action in (Action.NOTIFY_GRID_LEADER, Action.REASSIGN_TO_GRID_LEADER):
-        leader = await grid_leader_of(session, assignee.id)
-        if leader is not None and leader.id == assignee.id:
-            return Recipients([], "the assignee is the grid leader")
-        return _only_reachable([leader] if leader else [], "grid leader")
-    level, role = _LEVEL_OF_ACTION[action]
-    staff = await _staff_above(session, assignee, level, role)
-    return _only_reachable(staff, f"{role.value} staff")
+    return await RecipientDirectory(session).recipients(task, action)

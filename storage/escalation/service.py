@@ -1,11 +1,13 @@
 """Firing due escalation steps exactly once, snoozing, and fixing provisional deadlines.
 
-A step fires inside one transaction that locks the task row, re-checks that
-its condition still holds and that it has not fired, records it in the
-trail and queues its notifications. Two workers that pick the same task
-serialise on that lock (PostgreSQL: `FOR UPDATE SKIP LOCKED` lets the
-second skip it; SQLite: `BEGIN IMMEDIATE` makes it wait, after which the
-step is no longer pending).
+A sweep claims due tasks in batches. One transaction locks a batch of task
+rows with a query that re-checks each task's state and due time. It fires
+the due steps of each task in memory, then writes the trail entries, outbox
+rows and task updates in bulk and commits. Two workers never
+hold the same task: on PostgreSQL `FOR NO KEY UPDATE SKIP LOCKED` lets the
+second skip rows the first holds; on SQLite `BEGIN IMMEDIATE` makes the
+second wait, after which the steps are no longer due (and the
+`escalation-sweep` lease normally keeps the second from sweeping at all).
 """
 
 import logging
@@ -13,22 +15,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.errors import NotFoundError, PermissionDeniedError, ValidationError
 from griddispatch.messages import NotificationKind
 from storage.db import Database
-from storage.escalation.plan import PlannedStep, pending_steps, replan
+from storage.escalation.plan import PlannedStep, first_due_time, pending_steps, replan
 from storage.escalation.policies import Action, PolicyConfig
 from storage.escalation.policy import Escalation
-from storage.escalation.recipients import recipients_of
+from storage.escalation.recipients import RecipientDirectory
+from storage.escalation.writes import StepWrites
 from storage.registry.models import Inspector
 from storage.registry.queries import grid_leader_of
 from storage.tasks.deadlines import set_deadlines
 from storage.tasks.models import Task
 from storage.tasks.service import SYSTEM, Actor, notify, record_event
-from storage.tasks.states import OPEN_STATES
+from storage.tasks.states import OPEN_STATES, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -52,70 +55,124 @@ class FiredStep:
     late_s: float
 
 
-async def due_task_ids(db: Database, *, now: datetime, limit: int) -> list[int]:
-    """Return ids of tasks whose next step is due, the most overdue first."""
-    async with db.reading() as session:
-        rows = await session.scalars(
-            select(Task.id)
-            .where(Task.next_step_at.is_not(None), Task.next_step_at <= now)
-            .order_by(Task.next_step_at, Task.id)
-            .limit(limit)
+# Every state in which a condition of a policy can hold (see plan.anchor_of).
+SWEPT_STATES = [state.value for state in OPEN_STATES] + [TaskState.SUBMITTED.value]
+# Tasks claimed per transaction. Larger batches mean fewer commits, and smaller ones
+# release their row locks sooner to acknowledgements waiting on them.
+BATCH = 500
+
+
+def due_tasks_query(now: datetime, limit: int, dialect: str) -> Select[Task]:
+    """Return the query that claims up to `limit` tasks whose next step is due, most overdue
+    first. It uses the partial index `ix_tasks_next_step_due` on (next_step_at, id)."""
+    query = (
+        select(Task)
+        .where(
+            Task.next_step_at.is_not(None),
+            Task.next_step_at <= now,
+            Task.state.in_(SWEPT_STATES),
         )
-        return list(rows)
-
-
-async def _claim(session: AsyncSession, task_id: int, now: datetime) -> Task | None:
-    """Lock a due task for this transaction, or return None if it is taken or no longer due."""
-    query = select(Task).where(
-        Task.id == task_id,
-        Task.state.in_([state.value for state in OPEN_STATES] + ["submitted"]),
-        Task.next_step_at.is_not(None),
-        Task.next_step_at <= now,
+        .order_by(Task.next_step_at, Task.id)
+        .limit(limit)
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if dialect == "postgresql":
+        # SKIP LOCKED: a worker passes over the tasks another worker's batch holds.
         # NO KEY UPDATE: inserting a trail entry or a delivery takes a key-share lock on the
         # task, which a plain FOR UPDATE SKIP LOCKED would treat as taken and skip.
         query = query.with_for_update(skip_locked=True, key_share=True)
-    return await session.scalar(query)
+    return query
+
+
+async def _claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Task]:
+    """Lock a batch of due tasks for this transaction and detach them from the session.
+
+    The WHERE clause is the re-check. PostgreSQL evaluates it again on the
+    newest version of each row it locks, and SQLite runs it inside the
+    `BEGIN IMMEDIATE` write transaction. So a task acknowledged, submitted or
+    cancelled before the claim is not returned. The tasks are detached
+    because `StepWrites` updates them in bulk, not the session's flush.
+    """
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    tasks = list(await session.scalars(due_tasks_query(now, limit, dialect)))
+    # The session holds nothing else yet, so clearing it detaches exactly these tasks.
+    session.expunge_all()
+    return tasks
 
 
 def _policy(escalation: Escalation, task: Task) -> PolicyConfig:
     return escalation.policy_named(task.policy_name, task.kind, task.priority)
 
 
-async def fire_due_steps(
-    db: Database, task_id: int, *, escalation: Escalation, now: datetime
-) -> list[FiredStep]:
-    """Fire every step of one task that is due at `now`, in order; return what fired."""
+@dataclass(frozen=True)
+class Batch:
+    """The result of one batch transaction: the steps it fired and the ids of the tasks it
+    claimed."""
+
+    fired: list[FiredStep]
+    claimed: list[int]
+
+
+async def fire_due_batch(
+    db: Database,
+    *,
+    escalation: Escalation,
+    now: datetime,
+    limit: int = BATCH,
+    skip: frozenset[int] = frozenset(),
+) -> Batch:
+    """Claim up to `limit` due tasks and fire each one's due steps, in one transaction.
+
+    Tasks in `skip` are claimed but left alone. Trail entries, outbox rows
+    and task updates are written in bulk before the commit, so either all
+    steps of the batch fire or, on a crash or error, none does.
+    """
     async with db.transaction() as session:
-        task = await _claim(session, task_id, now)
-        if task is None:
-            return []
-        policy = _policy(escalation, task)
+        tasks = await _claim_due(session, now, limit)
+        todo = [task for task in tasks if task.id not in skip]
+        directory = RecipientDirectory(session)
+        await directory.preload(task.inspector_id for task in todo)
+        writes = StepWrites(now)
         fired: list[FiredStep] = []
-        hurry_after: PlannedStep | None = None
-        while True:
-            step = _next_due(task, policy, escalation, now, hurry_after)
-            if step is None:
-                break
-            outcome = await _fire(session, task, step, now=now)
-            fired.append(outcome)
-            hurry_after = step if outcome.kind == "escalation_skipped" else None
-        replan(task, policy, escalation.calendar)
-        task.updated_at = now
-        return fired
+        for task in todo:
+            fired.extend(await _fire_task(task, escalation, directory, writes, now))
+        await writes.write(session)
+    return Batch(fired, [task.id for task in tasks])
+
+
+async def _fire_task(
+    task: Task,
+    escalation: Escalation,
+    directory: RecipientDirectory,
+    writes: StepWrites,
+    now: datetime,
+) -> list[FiredStep]:
+    """Fire every step of one claimed task that is due at `now`, in order; return what fired.
+
+    The plan is worked out once: firing a step changes neither the task's
+    state nor its deadlines, so the other pending steps keep their times.
+    """
+    pending = pending_steps(task, _policy(escalation, task), escalation.calendar)
+    fired: list[FiredStep] = []
+    hurry_after: PlannedStep | None = None
+    while True:
+        step = _next_due(task, pending, now, hurry_after)
+        if step is None:
+            break
+        pending.remove(step)
+        outcome = await _fire(task, step, directory, writes, now=now)
+        fired.append(outcome)
+        hurry_after = step if outcome.kind == "escalation_skipped" else None
+    task.next_step_at = first_due_time(task, pending)
+    task.updated_at = now
+    writes.update_task(task)
+    return fired
 
 
 def _next_due(
-    task: Task,
-    policy: PolicyConfig,
-    escalation: Escalation,
-    now: datetime,
-    hurry_after: PlannedStep | None,
+    task: Task, pending: list[PlannedStep], now: datetime, hurry_after: PlannedStep | None
 ) -> PlannedStep | None:
     """Return the next step to fire now: the earliest due one, or after a skip, the next step
     of the skipped step's condition, which then fires at once instead of waiting its turn."""
-    pending = pending_steps(task, policy, escalation.calendar)
     if hurry_after is not None:
         following = [
             step
@@ -132,7 +189,12 @@ def _next_due(
 
 
 async def _fire(
-    session: AsyncSession, task: Task, planned: PlannedStep, *, now: datetime
+    task: Task,
+    planned: PlannedStep,
+    directory: RecipientDirectory,
+    writes: StepWrites,
+    *,
+    now: datetime,
 ) -> FiredStep:
     """Carry out one step, or record why it was skipped, and mark it done on the task."""
     step = planned.step
@@ -148,12 +210,10 @@ async def _fire(
     task.fired_steps = [*(task.fired_steps or []), planned.index]
     task.escalation_step = len(task.fired_steps)
 
-    recipients = await recipients_of(session, task, step.action)
+    recipients = await directory.recipients(task, step.action)
     if recipients.problem:
         detail["reason"] = recipients.problem
-        await record_event(
-            session, task, kind="escalation_skipped", actor=SYSTEM, now=now, detail=detail
-        )
+        writes.record_event(task, kind="escalation_skipped", actor=SYSTEM, detail=detail)
         log.warning(
             "escalation step skipped task=%s step=%d action=%s reason=%s",
             task.id,
@@ -167,23 +227,18 @@ async def _fire(
 
     kind = _EVENT_OF_ACTION.get(step.action, "escalated")
     if step.action is Action.REASSIGN_TO_GRID_LEADER:
-        await _reassign(session, task, recipients.inspectors[0], now=now, detail=detail)
+        _reassign(task, recipients.inspectors[0], writes, detail=detail)
     else:
         detail["to_inspector_ids"] = [person.id for person in recipients.inspectors]
-        await record_event(session, task, kind=kind, actor=WORKER, now=now, detail=detail)
+        writes.record_event(task, kind=kind, actor=WORKER, detail=detail)
         notification = (
             NotificationKind.REMINDER
             if step.action is Action.REMIND_ASSIGNEE
             else NotificationKind.ESCALATED
         )
         for person in recipients.inspectors:
-            notify(
-                session,
-                task,
-                inspector_id=person.id,
-                kind=notification,
-                now=now,
-                condition=step.when.value,
+            writes.notify(
+                task, inspector_id=person.id, kind=notification, condition=step.when.value
             )
     log.info(
         "escalation step fired task=%s step=%d action=%s late_s=%.0f",
@@ -195,20 +250,15 @@ async def _fire(
     return FiredStep(task.id, planned.index + 1, step.action.value, kind, late_s)
 
 
-async def _reassign(
-    session: AsyncSession,
-    task: Task,
-    leader: Inspector,
-    *,
-    now: datetime,
-    detail: dict[str, object],
+def _reassign(
+    task: Task, leader: Inspector, writes: StepWrites, *, detail: dict[str, object]
 ) -> None:
     previous = task.inspector_id
     task.inspector_id = leader.id
     detail.update(from_inspector_id=previous, to_inspector_id=leader.id)
-    await record_event(session, task, kind="reassigned", actor=WORKER, now=now, detail=detail)
-    notify(session, task, inspector_id=leader.id, kind=NotificationKind.TASK_ASSIGNED, now=now)
-    notify(session, task, inspector_id=previous, kind=NotificationKind.TASK_UPDATED, now=now)
+    writes.record_event(task, kind="reassigned", actor=WORKER, detail=detail)
+    writes.notify(task, inspector_id=leader.id, kind=NotificationKind.TASK_ASSIGNED)
+    writes.notify(task, inspector_id=previous, kind=NotificationKind.TASK_UPDATED)
 
 
 async def sweep(
@@ -216,32 +266,29 @@ async def sweep(
     *,
     escalation: Escalation,
     now: datetime,
-    batch: int = 500,
+    batch: int = BATCH,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> list[FiredStep]:
-    """Fire every step due at `now`, task by task in due order, and return them.
+    """Fire every step due at `now`, batch by batch in due order, and return them.
 
-    `should_stop` is asked between tasks, so a worker that is shutting down
-    finishes the task in hand and leaves the rest to the next sweep.
+    Each batch of up to `batch` tasks is one transaction (`fire_due_batch`).
+    `should_stop` is asked between batches, so a worker that is shutting
+    down commits the batch in hand and leaves the rest to the next sweep.
     """
-    # TODO: each task's steps fire in their own transaction through the ORM, about 7 ms of
-    # CPU a step (bench/README.md), so 1,000 due steps take seconds, not the 1 s goal; claim
-    # tasks in batches and write trail and outbox rows in bulk to reach it.
     fired: list[FiredStep] = []
     seen: set[int] = set()
     while not should_stop():
-        task_ids = [
-            task_id
-            for task_id in await due_task_ids(db, now=now, limit=batch)
-            if task_id not in seen
-        ]
-        if not task_ids:
+        result = await fire_due_batch(
+            db, escalation=escalation, now=now, limit=batch, skip=frozenset(seen)
+        )
+        fresh = [task_id for task_id in result.claimed if task_id not in seen]
+        fired.extend(result.fired)
+        if not fresh:
+            # Nothing is left to claim, or only tasks this sweep already handled. Firing leaves
+            # no step due at `now`, so a task claimed twice would mean a bug in the plan, and
+            # the sweep ends instead of looping on it.
             return fired
-        for task_id in task_ids:
-            if should_stop():
-                return fired
-            seen.add(task_id)
-            fired.extend(await fire_due_steps(db, task_id, escalation=escalation, now=now))
+        seen.update(fresh)
     return fired
 
 

@@ -36,21 +36,50 @@ async def fetch_unpublished(db: Database, *, limit: int) -> list[OutboxMessage]:
         return list(rows)
 
 
-async def mark_published(db: Database, ids: list[int], *, now: datetime) -> None:
-    """Record that the messages with `ids` were stored by JetStream."""
-    if not ids:
-        return
-    async with db.transaction() as session:
+async def claim_unpublished(session: AsyncSession, *, limit: int) -> list[OutboxMessage]:
+    """Lock up to `limit` unpublished messages, oldest first, for the caller's transaction.
+
+    PostgreSQL only: `FOR UPDATE SKIP LOCKED` passes over the rows another
+    relay's open transaction holds, so two relays never claim the same row.
+    The locks end with the transaction, and with the connection when the
+    claiming process dies, so the rows of a dead relay become claimable again.
+    """
+    rows = await session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.published_at.is_(None))
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows)
+
+
+async def set_published(session: AsyncSession, ids: list[int], *, now: datetime) -> None:
+    """Record, in the caller's transaction, that JetStream stored the messages with `ids`."""
+    if ids:
         await session.execute(
             update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(published_at=now)
         )
 
 
+async def mark_published(db: Database, ids: list[int], *, now: datetime) -> None:
+    """Record that the messages with `ids` were stored by JetStream."""
+    if not ids:
+        return
+    async with db.transaction() as session:
+        await set_published(session, ids, now=now)
+
+
+async def count_failure(session: AsyncSession, message_id: int, *, error: str) -> None:
+    """Count a failed publish attempt and keep its error, in the caller's transaction."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(attempts=OutboxMessage.attempts + 1, last_error=error[:2000])
+    )
+
+
 async def record_failure(db: Database, message_id: int, *, error: str) -> None:
     """Count a failed publish attempt and keep its error for operators."""
     async with db.transaction() as session:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id)
-            .values(attempts=OutboxMessage.attempts + 1, last_error=error[:2000])
-        )
+        await count_failure(session, message_id, error=error)

@@ -98,22 +98,30 @@ def notify(
     condition: str | None = None,
 ) -> str:
     """Queue a Telegram notification about `task` for one inspector; return its id."""
-    notification_id = f"{kind.value}-{task.id}-{inspector_id}-{uuid.uuid4().hex[:12]}"
-    notification = Notification(
-        notification_id=notification_id,
+    notification = task_notification(
+        task, inspector_id=inspector_id, kind=kind, condition=condition
+    )
+    enqueue(
+        session,
+        subject=subjects.notify_subject(inspector_id),
+        msg_id=notification.notification_id,
+        payload=notification.model_dump(mode="json"),
+        now=now,
+    )
+    return notification.notification_id
+
+
+def task_notification(
+    task: Task, *, inspector_id: int, kind: NotificationKind, condition: str | None = None
+) -> Notification:
+    """Build a notification about `task` for one inspector, with a new unique id."""
+    return Notification(
+        notification_id=f"{kind.value}-{task.id}-{inspector_id}-{uuid.uuid4().hex[:12]}",
         kind=kind,
         task_id=task.id,
         inspector_id=inspector_id,
         condition=condition,
     )
-    enqueue(
-        session,
-        subject=subjects.notify_subject(inspector_id),
-        msg_id=notification_id,
-        payload=notification.model_dump(mode="json"),
-        now=now,
-    )
-    return notification_id
 
 
 @dataclass(frozen=True)

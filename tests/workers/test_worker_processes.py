@@ -5,8 +5,8 @@ while the workers sweep. One worker is killed with SIGKILL once it has
 begun firing steps. Every step must still fire exactly once, and the
 outbox relays of the two surviving workers must publish every
 notification. The 300-task run is part of the suite; the 2,000-task run
-needs --soak. The last two tests are strict expected failures: they pin down
-how a worker meets a lost database connection and a SIGTERM mid-sweep.
+needs --soak. The last two tests pin down how a worker meets a lost
+database connection and a SIGTERM mid-sweep.
 """
 
 import asyncio
@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,6 @@ from griddispatch import subjects
 from griddispatch.data import data_path
 from griddispatch.messages import NotificationKind
 from griddispatch.nats_connection import connect
-from griddispatch.nats_server import NatsServer
 from storage.db import Database
 from storage.escalation.policy import Escalation
 from storage.outbox.models import OutboxMessage
@@ -67,7 +65,9 @@ EXAMPLE_REGISTRY = data_path("registry", "ordos")
 # The victim is killed once its log shows this many fired steps, so it dies mid-sweep.
 KILL_AFTER_FIRED = 5
 
-START_TIMEOUT_S = 60.0
+# Generous: three workers importing and migrating at once on a busy 2-core machine took
+# over 60 s.
+START_TIMEOUT_S = 180.0
 FIRST_FIRING_TIMEOUT_S = 60.0
 RELAY_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 30.0
@@ -108,13 +108,6 @@ class Progress:
     tasks_with_pending_steps: int
     firings: int
     unpublished: int
-
-
-@pytest.fixture
-def policy_file(tmp_path: Path) -> Path:
-    path = tmp_path / "escalation.yaml"
-    path.write_text(POLICY, encoding="utf-8")
-    return path
 
 
 def _worker_environment(
@@ -203,18 +196,6 @@ class WorkerLauncher:
         """Stop every worker still running with SIGTERM, killing any that hangs."""
         for worker in self.started:
             await _stop_worker(worker)
-
-
-@pytest.fixture
-async def launcher(
-    database_url: str, nats_server: NatsServer, policy_file: Path, tmp_path: Path
-) -> AsyncIterator[WorkerLauncher]:
-    """A WorkerLauncher whose workers are stopped after the test."""
-    workers = WorkerLauncher(database_url, nats_server.url, policy_file, tmp_path)
-    try:
-        yield workers
-    finally:
-        await workers.stop_all()
 
 
 async def _staff_of_grids(db: Database) -> dict[str, list[Inspector]]:
