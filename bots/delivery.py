@@ -4,8 +4,16 @@ Each notification is rendered from the task as it is when it is sent. A
 notification whose id is already recorded as delivered is not sent again,
 so a redelivery after a crash shows up twice only if the crash fell between
 Telegram accepting the message and the delivery record being written.
+
+Up to DELIVERY_WORKERS notifications are in flight at once (bots.ordered_pool),
+so the bot's rate-limited sender always has sends queued for other chats while
+one chat waits out its limit. Notifications about the same task, and copies of
+the same notification, run one at a time in stream order. Each message is acked
+by its own job after its delivery is recorded, and one that is still unacked
+when the bot stops is redelivered after the ack wait.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -21,13 +29,20 @@ from aiogram.types import InlineKeyboardMarkup
 from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 
+from bots.ordered_pool import OrderedPool, PoolClosedError
 from bots.texts import digest_text, reassign_keyboard, task_keyboard, task_text
 from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.errors import NotFoundError
 from griddispatch.i18n import Translator, locale_for
 from griddispatch.messages import Notification, NotificationKind
-from griddispatch.settle import dead_letter, durable_subscriber, retry_or_dead_letter
+from griddispatch.settle import (
+    dead_letter,
+    durable_subscriber,
+    retry_or_dead_letter,
+    stream_sequence,
+)
+from griddispatch.streams import ACK_WAIT_S
 from storage.db import Database
 from storage.digests.service import digest_for
 from storage.escalation.service import escalate_unreachable
@@ -42,6 +57,16 @@ log = logging.getLogger(__name__)
 
 RETRY_DELAYS_S = (2.0, 10.0, 30.0, 120.0)
 TRANSIENT_ERRORS = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter, OSError)
+
+# Notifications in flight at once. The bot sends at most 30 a second, and each
+# notification occupies its slot for about a second (the rate window) plus database
+# time, so 48 leave headroom. The consumer's max_ack_pending (1000, set in
+# griddispatch.streams) must stay above it.
+DELIVERY_WORKERS = 48
+# How often a message in flight sends JetStream an in-progress ack, which restarts its
+# ack wait. Messages to one chat leave a second apart, so a message queued behind many
+# others for the same chat can wait longer than the ack wait.
+IN_PROGRESS_INTERVAL_S = ACK_WAIT_S / 3
 
 
 @dataclass
@@ -197,8 +222,18 @@ async def _send_or_mark_unreachable(
         )
 
 
-def register(broker: NatsBroker, context: DeliveryContext) -> None:
-    """Attach the notification consumer to `broker`."""
+def register(
+    broker: NatsBroker, context: DeliveryContext, *, workers: int = DELIVERY_WORKERS
+) -> OrderedPool:
+    """Attach the notification consumer to `broker` and return the pool it delivers in.
+
+    The consumer hands each message to the pool and takes the next one, so up to
+    `workers` notifications are in flight at once, each acked by its own job.
+    Notifications about the same task are delivered one at a time in stream order,
+    so a task card is sent and recorded before the edits that follow it.
+    Close the pool before the broker, so running jobs can still ack.
+    """
+    pool = OrderedPool(workers, name="telegram notifications")
 
     @durable_subscriber(
         broker,
@@ -209,18 +244,67 @@ def register(broker: NatsBroker, context: DeliveryContext) -> None:
         description="Tasks to deliver, reminders and escalations for one inspector each.",
     )
     async def on_notification(message: NatsMessage) -> None:
-        await _handle(context, message)
+        await _submit(pool, context, message)
+
+    return pool
 
 
-async def _handle(context: DeliveryContext, message: NatsMessage) -> None:
+def _order_key(message: NatsMessage, notification: Notification | None) -> tuple[str, object]:
+    """Return the key that orders a notification: its task, or else its own id."""
+    if notification is None:
+        return ("message", message.message_id)
+    if notification.task_id is not None:
+        return ("task", notification.task_id)
+    return ("notification", notification.notification_id)
+
+
+def _parse(message: NatsMessage) -> Notification | ValueError:
+    try:
+        return Notification.model_validate_json(message.body)
+    except ValueError as exc:
+        return exc
+
+
+async def _submit(pool: OrderedPool, context: DeliveryContext, message: NatsMessage) -> None:
+    """Queue one message in the pool, keeping JetStream from redelivering it while it waits.
+
+    A message left unacked when the pool closes is redelivered after the ack wait.
+    """
+    parsed = _parse(message)
+    notification = parsed if isinstance(parsed, Notification) else None
+    heartbeat = asyncio.create_task(_keep_in_progress(message))
+    try:
+        task = await pool.submit(
+            _order_key(message, notification), lambda: _handle(context, message, parsed)
+        )
+    except PoolClosedError:
+        # Not nacked, because a nak would hand it straight back to this stopping consumer.
+        heartbeat.cancel()
+        log.info("bot stopping, notification left for redelivery seq=%s", stream_sequence(message))
+        return
+    except BaseException:
+        heartbeat.cancel()
+        raise
+    task.add_done_callback(lambda _: heartbeat.cancel())
+
+
+async def _keep_in_progress(message: NatsMessage) -> None:
+    """Reset the message's ack wait now and then, while it waits in a chat's queue."""
+    while True:
+        await asyncio.sleep(IN_PROGRESS_INTERVAL_S)
+        await message.in_progress()
+
+
+async def _handle(
+    context: DeliveryContext, message: NatsMessage, parsed: Notification | ValueError
+) -> None:
     now = context.clock.now()
     consumer = subjects.NOTIFY_CONSUMER
-    try:
-        notification = Notification.model_validate_json(message.body)
-    except ValueError as exc:
-        reason = f"invalid notification: {exc}"
+    if isinstance(parsed, ValueError):
+        reason = f"invalid notification: {parsed}"
         await dead_letter(context.js, message, consumer=consumer, reason=reason, now=now)
         return
+    notification = parsed
     try:
         await deliver(context, notification)
     except Exception as exc:

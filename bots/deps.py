@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from griddispatch.clock import Clock
 from storage.db import Database
 from storage.escalation.policy import Escalation
-from storage.files import LocalFileStore
+from storage.files import FileStore
 from storage.results.service import ResultRules
 
 
@@ -16,5 +16,5 @@ class BotDeps:
     db: Database
     clock: Clock
     escalation: Escalation
-    files: LocalFileStore
+    files: FileStore
     rules: ResultRules = field(default_factory=ResultRules)

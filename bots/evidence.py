@@ -9,7 +9,7 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import Message
 
 from griddispatch.errors import ValidationError
-from storage.files import LocalFileStore
+from storage.files import FileStore
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _file_of(message: Message) -> tuple[str, str, int | None, str]:
 
 
 async def save_photo(
-    bot: Bot, message: Message, files: LocalFileStore, *, now: datetime
+    bot: Bot, message: Message, files: FileStore, *, now: datetime
 ) -> dict[str, Any]:
     """Download the photo of `message`, store it and return its evidence record as JSON data."""
     file_id, unique_id, size, mime = _file_of(message)
@@ -46,9 +46,8 @@ async def save_photo(
             raise PhotoTooLargeError(exc.message) from exc
         raise
     assert downloaded is not None
-    data = downloaded.read()
     suffix = ".jpg" if mime == "image/jpeg" else "." + mime.split("/")[-1][:8]
-    stored = await files.put(data, suffix=suffix)
+    stored = await files.put_stream(downloaded, suffix=suffix)
     log.info("photo stored chat=%s key=%s size=%d", message.chat.id, stored.key, stored.size_bytes)
     return {
         "telegram_file_id": file_id,

@@ -9,17 +9,19 @@ from griddispatch.clock import Clock
 from griddispatch.settings import Settings
 from storage.db import Database
 from storage.escalation.policy import Escalation
+from storage.files import FileStore
 
 
 @dataclass(frozen=True)
 class ApiContext:
-    """The database, JetStream, the escalation set-up, the clock and the settings."""
+    """The database, JetStream, the escalation set-up, the clock, the settings and file store."""
 
     db: Database
     js: JetStreamContext
     escalation: Escalation
     clock: Clock
     settings: Settings
+    files: FileStore
 
 
 CONTEXT = web.AppKey("griddispatch_api_context", ApiContext)

@@ -17,6 +17,7 @@ from griddispatch.settings import Settings
 from griddispatch.streams import ensure_streams
 from storage.db import Database
 from storage.escalation.policy import Escalation
+from storage.files import FileStore, open_file_store
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,9 @@ class ApiService:
     """Serves the HTTP API until stopped.
 
     `configure` functions run on the application before it starts, to add
-    routes as the hooks do (`dispatcher.hooks.add_hook_routes`).
+    routes as the hooks do (`dispatcher.hooks.add_hook_routes`). Photos are read
+    from `files`, by default the store the settings name; the service starts and
+    closes it.
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class ApiService:
         port: int,
         extra_routes: Sequence[Route] = (),
         configure: Sequence[Callable[[web.Application, ApiContext], None]] = (),
+        files: FileStore | None = None,
     ) -> None:
         self._nats_url = nats_url
         self._db = db
@@ -52,6 +56,8 @@ class ApiService:
         self._port = port
         self._extra_routes = extra_routes
         self._configure = configure
+        self._files = files if files is not None else open_file_store(settings, clock=clock)
+        self._files_started = False
         self._client: Client | None = None
         self._runner: web.AppRunner | None = None
 
@@ -64,7 +70,9 @@ class ApiService:
         return f"http://{host}:{port}{PREFIX}"
 
     async def start(self) -> None:
-        """Connect to NATS, make sure the streams exist, and start listening."""
+        """Check the file store, connect to NATS, make sure the streams exist, and listen."""
+        await self._files.start()
+        self._files_started = True
         self._client = await connect(self._nats_url, name="griddispatch-api")
         js = self._client.jetstream()
         await ensure_streams(js)
@@ -74,6 +82,7 @@ class ApiService:
             escalation=self._escalation,
             clock=self._clock,
             settings=self._settings,
+            files=self._files,
         )
         app = create_app(context, extra_routes=self._extra_routes)
         for add_routes in self._configure:
@@ -94,13 +103,16 @@ class ApiService:
         log.info("api started url=%s", self.base_url)
 
     async def stop(self) -> None:
-        """Finish the requests in flight, stop listening, and close the NATS connection."""
+        """Finish the requests in flight, stop listening, close NATS and the file store."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         if self._client is not None:
             await self._close_nats(self._client)
             self._client = None
+        if self._files_started:
+            await self._files.close()
+            self._files_started = False
         log.info("api stopped")
 
     @staticmethod

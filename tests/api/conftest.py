@@ -1,43 +1,17 @@
 """An API on a free loopback port, either over the whole loop or over NATS and a database."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from dispatcher.api.service import ApiService
 from griddispatch.clock import ManualClock
 from griddispatch.nats_server import NatsServer
 from griddispatch.settings import Settings
 from storage.db import Database
 from storage.escalation.policy import Escalation
-from tests.api.support import Client, make_tokens
+from tests.api.support import Client, serving
 from tests.harness.loop import START, TEST_POLICIES, Loop, running_loop
-
-
-@asynccontextmanager
-async def serving(
-    *, nats_url: str, db: Database, escalation: Escalation, clock: ManualClock, data_dir: Path
-) -> AsyncIterator[Client]:
-    """Run the API on 127.0.0.1 and a free port, with the test tokens, and a client for it."""
-    service = ApiService(
-        nats_url=nats_url,
-        db=db,
-        escalation=escalation,
-        clock=clock,
-        settings=Settings(data_dir=data_dir),
-        host="127.0.0.1",
-        port=0,
-    )
-    tokens = await make_tokens(db)
-    await service.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield Client(service, session, tokens)
-    finally:
-        await service.stop()
 
 
 @pytest.fixture
@@ -55,7 +29,7 @@ async def loop_api(loop: Loop, tmp_path: Path) -> AsyncIterator[Client]:
         db=loop.db,
         escalation=loop.escalation,
         clock=loop.clock,
-        data_dir=tmp_path,
+        settings=Settings(data_dir=tmp_path),
     ) as client:
         yield client
 
@@ -73,6 +47,10 @@ async def api(
     """The API alone over NATS and an empty migrated database; no dispatcher runs."""
     escalation = Escalation.load(TEST_POLICIES, tmp_path / "calendars")
     async with serving(
-        nats_url=nats_server.url, db=db, escalation=escalation, clock=clock, data_dir=tmp_path
+        nats_url=nats_server.url,
+        db=db,
+        escalation=escalation,
+        clock=clock,
+        settings=Settings(data_dir=tmp_path),
     ) as client:
         yield client

@@ -1,15 +1,22 @@
 """Talking to the HTTP API as a client does: tokens, requests and decoded replies."""
 
 import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from dispatcher.api.context import ApiContext
 from dispatcher.api.service import ApiService
+from griddispatch.clock import ManualClock
+from griddispatch.settings import Settings
 from storage.api_tokens.service import create_token
 from storage.db import Database
+from storage.escalation.policy import Escalation
 
 # Tokens every API test gets, by name, with rate limits no test reaches.
 TOKEN_SCOPES = {
@@ -88,3 +95,33 @@ async def make_tokens(db: Database) -> dict[str, str]:
         )
         tokens[name] = plaintext
     return tokens
+
+
+@asynccontextmanager
+async def serving(
+    *,
+    nats_url: str,
+    db: Database,
+    escalation: Escalation,
+    clock: ManualClock,
+    settings: Settings,
+    configure: Sequence[Callable[[web.Application, ApiContext], None]] = (),
+) -> AsyncIterator[Client]:
+    """Run the API on 127.0.0.1 and a free port, with the test tokens, and a client for it."""
+    service = ApiService(
+        nats_url=nats_url,
+        db=db,
+        escalation=escalation,
+        clock=clock,
+        settings=settings,
+        host="127.0.0.1",
+        port=0,
+        configure=configure,
+    )
+    tokens = await make_tokens(db)
+    await service.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield Client(service, session, tokens)
+    finally:
+        await service.stop()

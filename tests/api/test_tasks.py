@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from griddispatch.messages import LeadMessage, LeadSubjectRef, TargetKind
 from storage.db import Database
-from storage.files import LocalFileStore
+from storage.files import FileStore, LocalFileStore
 from storage.registry.models import Inspector, Subject
 from storage.registry.service import import_files
 from storage.results.service import (
@@ -71,7 +71,7 @@ async def _subject_with_inspector(db: Database) -> Subject:
     return subject
 
 
-async def _submitted_with_photo(db: Database, files: LocalFileStore) -> SubmittedResult:
+async def _submitted_with_photo(db: Database, files: FileStore) -> SubmittedResult:
     """Open a lead task about a subject and submit a result with one failed item and a photo."""
     subject = await _subject_with_inspector(db)
     assert subject.inspector_id is not None

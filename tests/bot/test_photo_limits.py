@@ -61,7 +61,7 @@ async def test_file_over_20_mb_is_refused(loop: Loop) -> None:
     assert len(stored) == 1
     assert len(stored[0].data["photos"]) == 1
     assert stored[0].data["photos"][0]["size_bytes"] == len(png())
-    assert loop.bot.files.path_of(stored[0].data["photos"][0]["storage_key"]).is_file()
+    assert await loop.bot.files.exists(stored[0].data["photos"][0]["storage_key"])
 
 
 async def test_photos_done_needs_a_photo(loop: Loop) -> None:

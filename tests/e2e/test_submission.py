@@ -129,7 +129,7 @@ async def test_submission_stores_result_and_sends_receipt(
     assert {photo.mime_type for photo in photos} == {"image/jpeg", "image/png"}
     for photo in photos:
         assert len(photo.sha256) == 64
-        assert (loop.bot.files.path_of(photo.storage_key)).is_file()
+        assert await loop.bot.files.exists(photo.storage_key)
     assert len(followups) == 1
     assert followups[0].subject_id == subject.id
     assert followups[0].inspector_id == inspector.id
