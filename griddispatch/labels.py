@@ -45,6 +45,7 @@ EVENT_LABELS = {
     "claimed_elsewhere": mark("Taken by another inspector"),
     "deadline_recomputed": mark("Deadlines recomputed"),
     "followup_opened": mark("Follow-up task opened"),
+    "covered": mark("Subject inspected in the plan period"),
 }
 
 

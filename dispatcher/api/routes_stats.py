@@ -1,11 +1,12 @@
 """The three rates of an area and period, and per-inspector figures."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from aiohttp import web
 from pydantic import AfterValidator, Field
 
+from dispatcher.api.auth import county_of
 from dispatcher.api.context import context_of
 from dispatcher.api.routing import (
     PREFIX,
@@ -18,6 +19,7 @@ from dispatcher.api.routing import (
     parse_query,
 )
 from griddispatch.workcalendar import CHINA
+from storage.accounts.scope import check_division
 from storage.stats.service import AreaRates, InspectorFigures, Rate, area_rates, inspector_figures
 
 # Periods outside these years are typing errors, and converting them to UTC can overflow.
@@ -51,8 +53,8 @@ def _in_china_time(moment: datetime) -> datetime:
 PeriodBound = Annotated[datetime, AfterValidator(_in_china_time)]
 
 
-class StatsQuery(RequestModel):
-    """The area and the period."""
+class AreaPeriodQuery(RequestModel):
+    """An area and a period, the query of every route that counts an area's work."""
 
     division: Code = Field(description="Division code: the area is every grid at or below it.")
     start: PeriodBound = Field(
@@ -61,6 +63,20 @@ class StatsQuery(RequestModel):
     end: PeriodBound = Field(
         description="End of the period, excluded. ISO 8601; without offset, China time."
     )
+
+
+class StatsQuery(AreaPeriodQuery):
+    """The area and the period."""
+
+
+A = TypeVar("A", bound=AreaPeriodQuery)
+
+
+async def parse_area_query(request: web.Request, model: type[A]) -> A:
+    """Validate the query string; raises 404 for a division outside the token's county."""
+    query = parse_query(request, model)
+    await check_division(context_of(request).db, query.division, county_of(request))
+    return query
 
 
 class RateOut(ResponseModel):
@@ -108,7 +124,8 @@ class StatsOut(ResponseModel):
     )
 
 
-def _rate_out(rate: Rate) -> RateOut:
+def rate_out(rate: Rate) -> RateOut:
+    """Convert a stored rate to its response form."""
     return RateOut(numerator=rate.numerator, denominator=rate.denominator, value=rate.value)
 
 
@@ -118,9 +135,9 @@ def _stats_out(rates: AreaRates, figures: list[InspectorFigures]) -> StatsOut:
         start=rates.start,
         end=rates.end,
         rates=Rates(
-            registration=_rate_out(rates.registration),
-            coverage=_rate_out(rates.coverage),
-            compliance=_rate_out(rates.compliance),
+            registration=rate_out(rates.registration),
+            coverage=rate_out(rates.coverage),
+            compliance=rate_out(rates.compliance),
         ),
         inspectors=[
             InspectorFiguresOut(
@@ -137,7 +154,7 @@ def _stats_out(rates: AreaRates, figures: list[InspectorFigures]) -> StatsOut:
 
 async def stats(request: web.Request) -> web.StreamResponse:
     """Compute the three rates and the per-inspector figures of an area and period."""
-    query = parse_query(request, StatsQuery)
+    query = await parse_area_query(request, StatsQuery)
     db = context_of(request).db
     rates = await area_rates(db, query.division, start=query.start, end=query.end)
     figures = await inspector_figures(db, query.division, start=query.start, end=query.end)

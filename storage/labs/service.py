@@ -12,6 +12,7 @@ from storage.db import Database
 from storage.labs.limits import BannedSubstance, LimitTables, ResidueLimit
 from storage.labs.models import LabSample
 from storage.leads.matching import match_subject
+from storage.plans.grades import on_failed_sample, plans_in
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,12 @@ async def record_sample(
                 received_at=now,
             )
             session.add(sample)
+            if assessment.verdict in FINDINGS and match.subject is not None:
+                # TODO: uses the shipped plan grades; record_sample has no settings to name
+                # another plan folder.
+                await on_failed_sample(
+                    session, match.subject, plans_in(None), sample=sample, now=now
+                )
     except IntegrityError:
         async with db.reading() as session:
             stored = await session.scalar(_by_key(*key))

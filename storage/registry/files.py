@@ -68,6 +68,7 @@ HEADER_ALIASES: dict[RegistryKind, dict[str, tuple[str, ...]]] = {
         "coordinate_system": ("坐标系",),
         "address": ("地址", "详细地址"),
         "registered": ("备案状态", "登记备案"),
+        "risk_grade": ("风险等级", "风险分级"),
     },
 }
 

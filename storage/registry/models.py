@@ -75,6 +75,8 @@ class Subject(Base):
     latitude: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(300))
     registered: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Risk grade (风险分级) from the plan's grade list; None means the plan's default grade.
+    risk_grade: Mapped[str | None] = mapped_column(String(16))
 
 
 class Invite(Base):

@@ -397,6 +397,9 @@ class SubjectRow(_RegistryRow):
     # Whether the subject has registered (登记备案); known but unregistered subjects are listed
     # too, because the registration rate counts them.
     registered: bool = True
+    # Risk grade (风险分级) from the inspection plan's grade list; checked against the plan on
+    # import. None keeps the subject's grade, or gives a new subject the plan's default.
+    risk_grade: str | None = Field(default=None, max_length=16)
 
     @field_validator("credit_code", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from griddispatch.errors import NotFoundError, ValidationError
 from griddispatch.geo import to_wgs84
 from storage.db import Database
+from storage.plans.grades import GradeSource, plans_in, set_grade
+from storage.plans.progress import move_open_entries
 from storage.registry.files import ParsedFile, read_registry_file
 from storage.registry.models import Division, Inspector, Invite, Subject
 from storage.registry.rows import DivisionRow, InspectorRow, RowError, SubjectRow
@@ -134,15 +136,20 @@ def _subject_location(row: SubjectRow) -> tuple[float | None, float | None]:
     return round(longitude, 7), round(latitude, 7)
 
 
-async def _import_subjects(session: AsyncSession, parsed: ParsedFile, report: ImportReport) -> None:
+async def _import_subjects(
+    session: AsyncSession, parsed: ParsedFile, report: ImportReport, *, now: datetime
+) -> None:
     grids = set(await session.scalars(select(Division.code).where(Division.level == "grid")))
     inspector_ids = dict((await session.execute(select(Inspector.code, Inspector.id))).all())
     subjects = list(await session.scalars(select(Subject)))
     by_credit = {s.credit_code: s for s in subjects if s.credit_code}
     by_other = {s.other_id: s for s in subjects if s.other_id}
+    # TODO: checks grades against the shipped plans, because import_files has no settings to
+    # name another plan folder (GRIDDISPATCH_PLAN_DIR).
+    grades = plans_in(None).for_day(now.date()).grade_codes
     for line, row in parsed.rows:
         assert isinstance(row, SubjectRow)
-        problem = _subject_problem(row, grids, inspector_ids)
+        problem = _subject_problem(row, grids, inspector_ids) or _grade_problem(row, grades)
         if problem:
             report.errors.append(RowError(str(parsed.path), line, problem))
             continue
@@ -165,8 +172,47 @@ async def _import_subjects(session: AsyncSession, parsed: ParsedFile, report: Im
                 by_credit[row.credit_code] = subject
             if row.other_id:
                 by_other[row.other_id] = subject
+        previous_inspector = existing.inspector_id if existing is not None else None
         changed = existing is not None and _assign(existing, values)
+        record = existing if existing is not None else subject
+        changed |= await _import_grade(session, record, row, parsed, now=now)
+        if existing is not None and existing.inspector_id != previous_inspector:
+            await move_open_entries(
+                session,
+                existing,
+                to_inspector_id=existing.inspector_id,
+                reason=f"subject rebound by registry file {parsed.path.name}",
+                now=now,
+            )
         _count(report, inserted=existing is None, changed=changed)
+
+
+def _grade_problem(row: SubjectRow, grades: list[str]) -> str:
+    if row.risk_grade is None or row.risk_grade in grades:
+        return ""
+    return (
+        f"risk grade {row.risk_grade!r} is not defined in the inspection plan; "
+        f"use one of {grades} or leave the cell empty"
+    )
+
+
+async def _import_grade(
+    session: AsyncSession, subject: Subject, row: SubjectRow, parsed: ParsedFile, *, now: datetime
+) -> bool:
+    """Set the grade a row gives, with a trail entry; an empty cell keeps the grade."""
+    if row.risk_grade is None or row.risk_grade == subject.risk_grade:
+        return False
+    if subject.id is None:
+        await session.flush()
+    return await set_grade(
+        session,
+        subject,
+        row.risk_grade,
+        source=GradeSource.IMPORT,
+        actor="registry-import",
+        reason=f"registry file {parsed.path.name}",
+        now=now,
+    )
 
 
 def _subject_problem(row: SubjectRow, grids: set[str], inspector_ids: dict[str, int]) -> str:
@@ -180,7 +226,6 @@ def _subject_problem(row: SubjectRow, grids: set[str], inspector_ids: dict[str, 
 _IMPORTERS = {
     "divisions": _import_divisions,
     "inspectors": _import_inspectors,
-    "subjects": _import_subjects,
 }
 
 
@@ -193,12 +238,15 @@ def _read(path: Path) -> ParsedFile:
         raise ValidationError(f"registry file {path} cannot be read: {exc.strerror}") from None
 
 
-async def import_files(db: Database, paths: Iterable[Path]) -> list[ImportReport]:
+async def import_files(
+    db: Database, paths: Iterable[Path], *, now: datetime | None = None
+) -> list[ImportReport]:
     """Import registry files, divisions first, then inspectors, then subjects.
 
     Each file is one transaction. Rows that fail validation or name unknown
     codes are reported and skipped; the other rows still go in. Importing the
-    same file again changes nothing.
+    same file again changes nothing. `now` (default: the wall clock) stamps
+    the grade changes and task moves a subjects file causes.
     """
     parsed_files = [_read(Path(path)) for path in paths]
     parsed_files.sort(key=lambda parsed: _KIND_ORDER[parsed.kind])
@@ -206,7 +254,11 @@ async def import_files(db: Database, paths: Iterable[Path]) -> list[ImportReport
     for parsed in parsed_files:
         report = ImportReport(path=parsed.path, kind=parsed.kind, errors=list(parsed.errors))
         async with db.transaction() as session:
-            await _IMPORTERS[parsed.kind](session, parsed, report)
+            if parsed.kind == "subjects":
+                # Grade changes and moved tasks carry the import time in their trail.
+                await _import_subjects(session, parsed, report, now=now or datetime.now(UTC))
+            else:
+                await _IMPORTERS[parsed.kind](session, parsed, report)
         log.info(
             "registry file imported file=%s kind=%s inserted=%d updated=%d unchanged=%d errors=%d",
             parsed.path.name,

@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +18,8 @@ from griddispatch.messages import NotificationKind
 from storage.db import Database
 from storage.escalation.plan import replan
 from storage.escalation.policy import Escalation
+from storage.plans.grades import on_result, plans_in
+from storage.plans.progress import close_entries_for_result
 from storage.registry.models import Inspector, Subject
 from storage.results.checklists import Checklist, ChecklistItem, checklist_for
 from storage.results.models import InspectionResult, Photo, ResultItem
@@ -103,6 +106,9 @@ class ResultRules:
 
     flag_distance_m: float = DEFAULT_FLAG_DISTANCE_M
     followup_within: str = DEFAULT_FOLLOWUP_WITHIN
+    # Folder of inspection plan files, whose grade list a failed result raises a subject on;
+    # None means the shipped plans.
+    plan_dir: Path | None = None
 
 
 def checklist_of_task(subject: Subject | None) -> Checklist | None:
@@ -194,6 +200,9 @@ async def submit_result(
         session.add(result)
         await session.flush()
         _add_items_and_photos(session, result, task, submission)
+        await close_entries_for_result(session, result, now=now)
+        if subject is not None:
+            await on_result(session, subject, plans_in(rules.plan_dir), result=result, now=now)
 
         detail = {
             "result_id": result.id,

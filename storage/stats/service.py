@@ -2,8 +2,13 @@
 
 - Registration rate (主体登记备案率): registered subjects over all known
   subjects of the area, registered or not, at the time of asking.
-- Inspection coverage rate (监管检查覆盖率): registered subjects with at
-  least one result submitted in the period over registered subjects.
+- Inspection coverage rate (监管检查覆盖率): subjects due in the period
+  with at least one result submitted in the period over subjects due in the
+  period. A registered subject is due when the inspection plan has an entry
+  for it whose period lies inside [start, end); where the area has no such
+  entry (plans not in use, or a window shorter than every plan period) every
+  registered subject is due. `coverage_rate` is the one implementation, used
+  by this module and by the plan figures (storage/plans/coverage.py).
 - Production compliance rate (企业生产合规率): compliant results over all
   results submitted in the period for subjects of the area.
 
@@ -19,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.errors import NotFoundError, ValidationError
 from storage.db import Database
+from storage.plans.models import PlanEntry
 from storage.registry.models import Division, Inspector, Subject
 from storage.registry.queries import grids_below
 from storage.results.models import InspectionResult, ResultItem
@@ -80,6 +86,43 @@ def _check_period(start: datetime, end: datetime) -> None:
         )
 
 
+async def coverage_rate(
+    session: AsyncSession, grids: list[str], *, start: datetime, end: datetime
+) -> Rate:
+    """Return the inspection coverage rate of the subjects of `grids` for [start, end).
+
+    The module docstring defines it; the plan figures call this function too,
+    so the two never disagree.
+    """
+    in_area = (Subject.grid_code.in_(grids), Subject.registered.is_(True))
+    planned = (
+        select(PlanEntry.subject_id)
+        .join(Subject, Subject.id == PlanEntry.subject_id)
+        .where(*in_area, PlanEntry.period_start >= start, PlanEntry.period_end <= end)
+        .subquery()
+    )
+    due = await _count(session, select(func.count(distinct(planned.c.subject_id))))
+    inspected = (
+        select(InspectionResult.subject_id)
+        .join(Subject, Subject.id == InspectionResult.subject_id)
+        .where(
+            *in_area, InspectionResult.submitted_at >= start, InspectionResult.submitted_at < end
+        )
+        .subquery()
+    )
+    if due:
+        covered = await _count(
+            session,
+            select(func.count(distinct(planned.c.subject_id))).where(
+                planned.c.subject_id.in_(select(inspected.c.subject_id))
+            ),
+        )
+        return Rate(covered, due)
+    registered = await _count(session, select(func.count()).select_from(Subject).where(*in_area))
+    covered = await _count(session, select(func.count(distinct(inspected.c.subject_id))))
+    return Rate(covered, registered)
+
+
 async def area_rates(
     db: Database, division_code: str, *, start: datetime, end: datetime
 ) -> AreaRates:
@@ -101,17 +144,7 @@ async def area_rates(
             session,
             select(func.count()).select_from(Subject).where(in_area, Subject.registered.is_(True)),
         )
-        covered = await _count(
-            session,
-            select(func.count(distinct(InspectionResult.subject_id)))
-            .join(Subject, Subject.id == InspectionResult.subject_id)
-            .where(
-                in_area,
-                Subject.registered.is_(True),
-                InspectionResult.submitted_at >= start,
-                InspectionResult.submitted_at < end,
-            ),
-        )
+        coverage = await coverage_rate(session, grids, start=start, end=end)
         total = await _count(session, results)
         compliant = await _count(session, results.where(InspectionResult.compliant.is_(True)))
     return AreaRates(
@@ -120,7 +153,7 @@ async def area_rates(
         start=start,
         end=end,
         registration=Rate(registered, known),
-        coverage=Rate(covered, registered),
+        coverage=coverage,
         compliance=Rate(compliant, total),
     )
 
