@@ -16,7 +16,7 @@ from nats.errors import Error as NatsError
 from nats.js.api import PubAck
 from pydantic import Field
 
-from dispatcher.api.auth import token_of
+from dispatcher.api.auth import county_of, token_of
 from dispatcher.api.context import context_of
 from dispatcher.api.errors import ApiError
 from dispatcher.api.routes_tasks import TaskSummary, inspector_ref, task_summary
@@ -39,12 +39,12 @@ from dispatcher.publish import publish_with_retry
 from griddispatch import subjects
 from griddispatch.errors import InfrastructureError, NotFoundError
 from griddispatch.messages import Assignment, DirectiveMessage, Priority, Target
+from storage.accounts import scope
 from storage.db import Database
 from storage.directives.models import Directive
 from storage.directives.service import (
     cancel_directive,
     directive_with_tasks,
-    list_directives,
     resolve_target,
     target_is_registered,
 )
@@ -193,6 +193,7 @@ async def issue_directive(request: web.Request) -> web.StreamResponse:
     message_id = body.message_id or f"api-{uuid.uuid4().hex}"
     message = body.to_message(message_id, issued_by=f"api:{token_of(request).name}")
     await check_target(context_of(request).db, message.target)
+    await scope.check_target(context_of(request).db, message.target, county_of(request))
     ack = await _publish(request, message)
     location = directive_location(message_id)
     accepted = DirectiveAccepted(
@@ -207,7 +208,9 @@ async def issue_directive(request: web.Request) -> web.StreamResponse:
 async def list_all(request: web.Request) -> web.StreamResponse:
     """List directives, newest first."""
     query = parse_query(request, PageQuery)
-    page = await list_directives(context_of(request).db, limit=query.limit, offset=query.offset)
+    page = await scope.directives_in_area(
+        context_of(request).db, county_of(request), limit=query.limit, offset=query.offset
+    )
     items = [_directive_out(directive) for directive in page.directives]
     return json_response(
         DirectiveList(items=items, total=page.total, limit=query.limit, offset=query.offset)
@@ -217,6 +220,7 @@ async def list_all(request: web.Request) -> web.StreamResponse:
 async def show_directive(request: web.Request) -> web.StreamResponse:
     """Show a directive with each of its tasks and their states."""
     message_id = path_text(request, "message_id", "directive")
+    await scope.check_directive(context_of(request).db, message_id, county_of(request))
     directive, tasks = await directive_with_tasks(context_of(request).db, message_id)
     detail = DirectiveDetail(
         **_directive_out(directive).model_dump(),
@@ -229,6 +233,7 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     """Cancel the open tasks of a directive."""
     context = context_of(request)
     message_id = path_text(request, "message_id", "directive")
+    await scope.check_directive(context.db, message_id, county_of(request))
     reason = (await parse_body(request, CancelRequest)).reason if request.body_exists else None
     outcome = await cancel_directive(
         context.db,

@@ -13,6 +13,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_request import FileField
 from pydantic import Field
 
+from dispatcher.api.auth import county_of, require_all_counties
 from dispatcher.api.context import context_of
 from dispatcher.api.errors import ApiError
 from dispatcher.api.routing import (
@@ -32,6 +33,7 @@ from dispatcher.api.routing import (
     path_text,
 )
 from griddispatch.errors import ValidationError
+from storage.accounts.scope import check_division, check_inspector
 from storage.registry.models import Division, DivisionLevel, Inspector, Role, Subject
 from storage.registry.queries import list_divisions, list_inspectors, list_subjects
 from storage.registry.service import ImportReport, create_invite, import_files
@@ -205,13 +207,28 @@ def _subject_out(subject: Subject) -> SubjectOut:
     )
 
 
+async def _area_division(request: web.Request, division_code: str | None) -> str | None:
+    """Return the division a listing is limited to: the one asked for, or the token's county.
+
+    Raises NotFoundError when the division asked for lies outside the token's county.
+    """
+    county = county_of(request)
+    if division_code is None:
+        return county
+    await check_division(context_of(request).db, division_code, county)
+    return division_code
+
+
 async def divisions(request: web.Request) -> web.StreamResponse:
-    """List divisions by code."""
+    """List divisions by code; a county-limited token sees its county and below."""
     query = parse_query(request, DivisionQuery)
+    if query.parent is not None:
+        await check_division(context_of(request).db, query.parent, county_of(request))
     rows = await list_divisions(
         context_of(request).db,
         parent_code=query.parent,
         level=query.level.value if query.level else None,
+        within_code=county_of(request),
     )
     return json_response(DivisionList(items=[_division_out(row) for row in rows], total=len(rows)))
 
@@ -221,7 +238,7 @@ async def inspectors(request: web.Request) -> web.StreamResponse:
     query = parse_query(request, InspectorQuery)
     page = await list_inspectors(
         context_of(request).db,
-        division_code=query.division,
+        division_code=await _area_division(request, query.division),
         role=query.role.value if query.role else None,
         limit=query.limit,
         offset=query.offset,
@@ -236,7 +253,10 @@ async def subjects(request: web.Request) -> web.StreamResponse:
     """List subjects by id."""
     query = parse_query(request, SubjectQuery)
     page = await list_subjects(
-        context_of(request).db, division_code=query.division, limit=query.limit, offset=query.offset
+        context_of(request).db,
+        division_code=await _area_division(request, query.division),
+        limit=query.limit,
+        offset=query.offset,
     )
     items = [_subject_out(row) for row in page.items]
     return json_response(
@@ -322,6 +342,7 @@ def _rename_in_message(message: str, names: dict[str, str]) -> str:
 
 async def import_registry(request: web.Request) -> web.StreamResponse:
     """Import uploaded registry files; rejected rows are reported by file and line."""
+    require_all_counties(request, "a registry import can change every county")
     uploads = await _uploaded_files(request)
     with tempfile.TemporaryDirectory(prefix="griddispatch-import-") as folder:
         names: dict[str, str] = {}
@@ -349,6 +370,7 @@ async def invite(request: web.Request) -> web.StreamResponse:
     """Create a one-time invite code for an inspector."""
     context = context_of(request)
     code = path_text(request, "code", "inspector")
+    await check_inspector(context.db, code, county_of(request))
     record = await create_invite(context.db, code, now=context.clock.now())
     out = InviteOut(code=record.code, inspector_code=code, expires_at=record.expires_at)
     return json_response(out, status=201)
@@ -365,7 +387,7 @@ ROUTES = [
         scopes=READERS,
         query=DivisionQuery,
         response=DivisionList,
-        errors=(422,),
+        errors=(404, 422),
     ),
     Route(
         "GET",
@@ -402,7 +424,7 @@ ROUTES = [
         request_media_type=MULTIPART_MEDIA_TYPE,
         max_body_bytes=MAX_UPLOAD_BYTES,
         response=ImportResult,
-        errors=(400, 415, 422),
+        errors=(400, 403, 415, 422),
         description=(
             "Upload divisions, inspectors and subjects files in form field 'files' (20 MB in "
             "all, at most 20 files). The kind of each file is recognised from its header. "

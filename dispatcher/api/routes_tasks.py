@@ -7,6 +7,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import Field
 
+from dispatcher.api.auth import county_of
 from dispatcher.api.context import context_of
 from dispatcher.api.errors import ApiError
 from dispatcher.api.routing import (
@@ -25,7 +26,7 @@ from dispatcher.api.routing import (
     path_text,
 )
 from griddispatch.messages import Priority
-from storage.files import LocalFileStore
+from storage.accounts.scope import check_task
 from storage.registry.models import Inspector
 from storage.results.models import Photo
 from storage.results.receipts import Receipt, load_receipt
@@ -242,6 +243,7 @@ async def list_tasks(request: web.Request) -> web.StreamResponse:
         kind=query.kind,
         priority=query.priority.value if query.priority else None,
         inspector_code=query.inspector,
+        area_code=county_of(request),
     )
     page = await find_tasks(
         context_of(request).db, task_filter, limit=query.limit, offset=query.offset
@@ -302,6 +304,7 @@ async def show_task(request: web.Request) -> web.StreamResponse:
     """Show one task with its trail, result and photos."""
     db = context_of(request).db
     task_id = path_id(request, "task_id", "task")
+    await check_task(db, task_id, county_of(request))
     task = await get_task(db, task_id)
     view = await load_task_view(db, task_id)
     result_id = await result_id_of_task(db, task_id)
@@ -317,19 +320,23 @@ async def download_photo(request: web.Request) -> web.StreamResponse:
     context = context_of(request)
     task_id = path_id(request, "task_id", "task")
     photo_id = path_id(request, "photo_id", "photo")
+    await check_task(context.db, task_id, county_of(request))
     photo = await photo_of_task(context.db, task_id, photo_id)
-    path = LocalFileStore(context.settings.files_dir).path_of(photo.storage_key)
-    if not path.is_file():
+    # The whole file is read into memory. The bot stores photos of at most 20 MiB
+    # (bots.evidence.MAX_DOWNLOAD_BYTES, the Bot API's download limit).
+    try:
+        data = await context.files.get(photo.storage_key)
+    except FileNotFoundError as exc:
         log.warning(
             "photo file missing photo=%s task=%s key=%s", photo.id, task_id, photo.storage_key
         )
         raise ApiError(
             404,
             "photo_file_missing",
-            f"photo {photo_id} of task {task_id} is recorded but its file is not in the file "
-            f"store at {context.settings.files_dir}",
-        )
-    return web.FileResponse(path, headers={"Content-Type": photo.mime_type})
+            f"photo {photo_id} of task {task_id} is recorded but its file is not in the "
+            f"{context.settings.file_store} file store",
+        ) from exc
+    return web.Response(body=data, headers={"Content-Type": photo.mime_type})
 
 
 async def show_result(request: web.Request) -> web.StreamResponse:
@@ -337,6 +344,7 @@ async def show_result(request: web.Request) -> web.StreamResponse:
     db = context_of(request).db
     code = path_text(request, "verification_code", "verification code")
     result = await result_by_code(db, code)
+    await check_task(db, result.task_id, county_of(request))
     return json_response(result_out(await load_receipt(db, result.id)))
 
 

@@ -106,10 +106,19 @@ class RouteTable:
 
     def __init__(self) -> None:
         self._declarations: dict[AbstractRoute, Route] = {}
+        self._foreign: set[AbstractRoute] = set()
 
     def add(self, registered: AbstractRoute, declaration: Route) -> None:
         """Remember which declaration an aiohttp route came from."""
         self._declarations[registered] = declaration
+
+    def add_foreign(self, registered: AbstractRoute) -> None:
+        """Accept a route that authenticates on its own and stays out of the API document."""
+        self._foreign.add(registered)
+
+    def is_foreign(self, request: web.Request) -> bool:
+        """Return whether the matched route was added with `add_foreign`."""
+        return request.match_info.route in self._foreign
 
     def declaration_for(self, request: web.Request) -> Route | None:
         """Return the declaration of the route that matched, or None (no match, or foreign)."""
@@ -173,6 +182,18 @@ def _find_nul(value: Any, location: str) -> str | None:
     return None
 
 
+def reject_nul(data: Any) -> None:
+    """Raise ApiError 422 naming the field of decoded input that holds a NUL character."""
+    location = _find_nul(data, "")
+    if location is not None:
+        raise ApiError(
+            422,
+            "validation_failed",
+            f"field {location or 'body'!r} contains a NUL character; remove it and send again",
+            field=location or "body",
+        )
+
+
 def _check_json_content_type(request: web.Request) -> None:
     content_type = request.content_type
     if request.headers.get("Content-Type") and not (
@@ -210,14 +231,7 @@ def parse_json(raw: bytes, *, field: str | None = None) -> Any:
 
 def validate(model: type[M], data: Any) -> M:
     """Validate decoded input against `model`; raises a 422 naming each failed field."""
-    location = _find_nul(data, "")
-    if location is not None:
-        raise ApiError(
-            422,
-            "validation_failed",
-            f"field {location or 'body'!r} contains a NUL character, which is not allowed",
-            field=location or "body",
-        )
+    reject_nul(data)
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:

@@ -32,6 +32,8 @@ MAX_BURST = 100_000
 # last_used_at is written at most this often per token, so reads do not turn into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,32}")
+# A scope "county:<code>" limits what the token reads and changes to one county.
+COUNTY_SCOPE = "county:"
 
 
 def hash_token(plaintext: str) -> str:
@@ -51,10 +53,13 @@ def _check_scopes(scopes: Iterable[str]) -> list[str]:
     chosen = sorted(set(scopes))
     if not chosen:
         raise ValidationError(f"a token needs at least one scope: {', '.join(sorted(known))}")
-    unknown = [scope for scope in chosen if scope not in known]
+    unknown = [
+        scope for scope in chosen if scope not in known and not scope.startswith(COUNTY_SCOPE)
+    ]
     if unknown:
         raise ValidationError(
-            f"unknown scope {unknown[0]!r}; choose from {', '.join(sorted(known))}"
+            f"unknown scope {unknown[0]!r}; choose from {', '.join(sorted(known))}, "
+            f"or {COUNTY_SCOPE}<county code> to limit the token to one county"
         )
     return chosen
 

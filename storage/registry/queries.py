@@ -114,15 +114,24 @@ async def _page(session: AsyncSession, query: Select[T], limit: int, offset: int
 
 
 async def list_divisions(
-    db: Database, *, parent_code: str | None = None, level: str | None = None
+    db: Database,
+    *,
+    parent_code: str | None = None,
+    level: str | None = None,
+    within_code: str | None = None,
 ) -> list[Division]:
-    """Return divisions by code, optionally only the children of one or those of one level."""
+    """Return divisions by code, optionally only the children of one or those of one level.
+
+    With `within_code`, only that division and those below it are returned.
+    """
     query = select(Division).order_by(Division.code)
     if parent_code is not None:
         query = query.where(Division.parent_code == parent_code)
     if level is not None:
         query = query.where(Division.level == level)
     async with db.reading() as session:
+        if within_code is not None:
+            query = query.where(Division.code.in_(await divisions_below(session, within_code)))
         return list(await session.scalars(query))
 
 

@@ -60,6 +60,8 @@ class TaskFilter:
     kind: str | None = None
     priority: str | None = None
     inspector_code: str | None = None
+    # The county (or any division) the reader is restricted to, on top of division_code.
+    area_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,10 @@ async def _filter_conditions(session: AsyncSession, task_filter: TaskFilter) -> 
                 f"inspector {task_filter.inspector_code!r} not found; check the staff code"
             )
         conditions.append(Task.inspector_id == inspector.id)
-    if task_filter.division_code is not None:
-        codes = await divisions_below(session, task_filter.division_code)
-        conditions.append(Inspector.division_code.in_(codes))
+    for division_code in (task_filter.division_code, task_filter.area_code):
+        if division_code is not None:
+            codes = await divisions_below(session, division_code)
+            conditions.append(Inspector.division_code.in_(codes))
     return conditions
 
 

@@ -1,0 +1,1 @@
+"""Command-centre console accounts and their server-side sessions."""
