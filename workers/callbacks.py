@@ -76,6 +76,8 @@ class CallbackWorker:
         self._http: aiohttp.ClientSession | None = None
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._loop = BackgroundLoop("callback event consumer", self._consume)
+        # Held while deliveries are attempted, so that stop() waits for them to be recorded.
+        self._delivering = asyncio.Lock()
 
     async def start(self) -> None:
         """Open the HTTP session, bind the durable event consumer and start reading events."""
@@ -107,15 +109,16 @@ class CallbackWorker:
         log.info("callback deliveries scheduled interval_s=%.0f", self._interval_s)
 
     async def stop(self) -> None:
-        """Stop reading events and close the HTTP session."""
+        """Stop reading events, wait for deliveries in flight, and close the HTTP session."""
         await self._loop.stop()
+        async with self._delivering:
+            if self._http is not None:
+                await self._http.close()
+                self._http = None
         if self._subscription is not None:
             with contextlib.suppress(NatsError):
                 await self._subscription.unsubscribe()
             self._subscription = None
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
         log.info("callback worker stopped")
 
     async def _consume(self) -> None:
@@ -165,8 +168,11 @@ class CallbackWorker:
 
     async def deliver_due(self) -> int:
         """Attempt every delivery that is due now; return how many were attempted."""
-        assert self._http is not None, "start the callback worker before delivering"
-        return await deliver_due_callbacks(self._db, self._http, self._clock, self._settings)
+        async with self._delivering:
+            if self._http is None:
+                log.debug("callback worker is not running; no deliveries attempted")
+                return 0
+            return await deliver_due_callbacks(self._db, self._http, self._clock, self._settings)
 
 
 async def deliver_due_callbacks(

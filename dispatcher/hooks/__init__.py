@@ -12,7 +12,8 @@ application:
 
 Each route authenticates its requests itself (`auth`: a bearer token with
 scope `hook`, or an HMAC signature), so it is declared without scopes to
-the API's auth middleware.
+the API's auth middleware. For the same reason each hook takes the request
+from the token's rate-limit bucket itself, after authentication.
 """
 
 import logging
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from dispatcher.api.ratelimit import BUCKETS, TokenBuckets
 from dispatcher.api.routing import ROUTE_TABLE, Route
 from dispatcher.hooks import alertmanager, events_v2, generic, lab
 from dispatcher.hooks.common import answer_errors
@@ -29,7 +31,7 @@ from storage.labs.limits import LimitTables
 
 log = logging.getLogger(__name__)
 
-HOOK_ERRORS = (400, 401, 403, 409, 413, 415, 422, 503)
+HOOK_ERRORS = (400, 401, 403, 409, 413, 415, 422, 429, 503)
 Receive = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -69,9 +71,12 @@ def add_hook_routes(
 
     `limits` defaults to the tables in `GRIDDISPATCH_LIMITS_DIR`, or the
     shipped ones. When `app` is the API's application (it has a route
-    table), each route is declared there too.
+    table), each route is declared there too, and the hooks share its
+    rate-limit buckets; another application gets buckets of its own.
     """
     tables = limits or LimitTables.load(context.settings.limits_dir)
+    if BUCKETS not in app:
+        app[BUCKETS] = TokenBuckets()
     declarations = app.get(ROUTE_TABLE)
     hooks = _hooks(context, tables)
     for hook in hooks:

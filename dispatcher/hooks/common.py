@@ -17,7 +17,9 @@ import pydantic
 from aiohttp import web
 
 from dispatcher.api.errors import ApiError, error_response, project_error, validation_error
+from dispatcher.api.ratelimit import BUCKETS, rate_limited
 from dispatcher.api.routing import parse_json as decode_json
+from dispatcher.api.routing import reject_nul
 from dispatcher.hooks.auth import Caller, accept_signature, authenticate, release_signature
 from dispatcher.hooks.context import HookContext
 from dispatcher.hooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -90,6 +92,7 @@ def require_object(data: Any) -> dict[str, Any]:
 
 def validated(model: type[M], data: Any, *, prefix: str = "") -> M:
     """Validate decoded input against `model`; raise 422 naming each failed field."""
+    reject_nul(data)
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -111,8 +114,12 @@ async def receive(
     *,
     routing_key_field: str | None = None,
 ) -> HookRequest:
-    """Read, authenticate and decode a hook request.
+    """Read, authenticate, rate-limit and decode a hook request.
 
+    The caller's token pays one request from its bucket, which its other API
+    requests use too. A signed request pays from the bucket of the token
+    whose HMAC secret signed it. An empty bucket raises 429 before the
+    signature is stored, so the same signed request may be sent again later.
     With `routing_key_field`, a request without credentials in its headers
     may carry its token in that body field (PagerDuty's `routing_key`), so
     such a body is decoded before authentication.
@@ -121,13 +128,28 @@ async def receive(
     has_credentials = any(header in request.headers for header in CREDENTIAL_HEADERS)
     if routing_key_field is None or has_credentials:
         caller = await authenticate(request, context, body)
+        check_rate(request, caller)
         return HookRequest(caller, body, parse_json(request, body))
     data = parse_json(request, body)
     routing_key = data.get(routing_key_field) if isinstance(data, dict) else None
     caller = await authenticate(
         request, context, body, routing_key=routing_key if isinstance(routing_key, str) else None
     )
+    check_rate(request, caller)
     return HookRequest(caller, body, data)
+
+
+def check_rate(request: web.Request, caller: Caller) -> None:
+    """Take one request from the caller's token bucket; raise 429 with Retry-After when empty."""
+    wait_s = request.app[BUCKETS].take(caller.token)
+    if wait_s > 0:
+        log.debug(
+            "hook request rate limited token=%s path=%s wait_s=%.2f",
+            caller.token.name,
+            request.path,
+            wait_s,
+        )
+        raise rate_limited(caller.token, wait_s)
 
 
 def check_callback(context: HookContext, caller: Caller, url: str | None) -> None:

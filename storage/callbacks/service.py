@@ -4,7 +4,8 @@ A delivery is queued for each task event that changes what the source needs
 to know (acknowledged, submitted, closed, cancelled) and for each lead of the
 task that gave a callback URL. Failed attempts wait `backoff_s`, then twice
 that, and so on up to `MAX_BACKOFF_S`. After `max_attempts` failures the
-delivery is parked and listed by `parked_callbacks`, and never retried.
+delivery is parked and listed by `parked_callbacks`; it is tried again only
+when an operator calls `retry_parked`.
 """
 
 import logging
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
+from griddispatch.errors import IllegalTransitionError, NotFoundError
 from griddispatch.messages import TaskEventMessage
 from storage.callbacks.models import Callback, CallbackAttempt, CallbackState
 from storage.db import Database
@@ -231,6 +233,36 @@ async def parked_callbacks(db: Database, *, limit: int = 100) -> list[Callback]:
             .limit(limit)
         )
         return list(rows)
+
+
+async def retry_parked(db: Database, callback_id: int, *, now: datetime) -> Callback:
+    """Make a parked delivery due now for one more attempt; return it.
+
+    The attempt count is kept, so a failed retry parks the delivery again
+    and the attempt history continues its numbering. Raises NotFoundError for
+    an unknown id and IllegalTransitionError for a delivery that is not parked.
+    """
+    async with db.transaction() as session:
+        callback = await session.get(Callback, callback_id, with_for_update=True)
+        if callback is None:
+            raise NotFoundError(
+                f"callback {callback_id} not found; list parked callbacks to see their ids"
+            )
+        if callback.state != CallbackState.PARKED:
+            raise IllegalTransitionError(
+                f"callback {callback_id} is {callback.state}, not parked; only a parked "
+                "callback can be retried"
+            )
+        callback.state = CallbackState.PENDING
+        callback.next_attempt_at = now
+        callback.finished_at = None
+    log.info(
+        "parked callback queued for retry callback=%s task=%s attempts=%d",
+        callback.id,
+        callback.task_id,
+        callback.attempts,
+    )
+    return callback
 
 
 async def attempts_of(db: Database, callback_id: int) -> list[CallbackAttempt]:
