@@ -74,7 +74,9 @@ def _lead_model(message: NatsMessage) -> type[pydantic.BaseModel]:
     except (ValueError, AttributeError):
         return LeadMessage  # _parse reports what is wrong with the body
     updates = {item.value for item in LeadUpdateAction}
-    return LeadUpdateMessage if action in updates else LeadMessage
+    # An action of another JSON type (a list, an object) is unhashable: LeadMessage rejects it.
+    is_update = isinstance(action, str) and action in updates
+    return LeadUpdateMessage if is_update else LeadMessage
 
 
 def _describe(exc: pydantic.ValidationError) -> str:

@@ -47,8 +47,31 @@ class Assignment(StrEnum):
     CLAIM = "claim"  # the first to acknowledge takes it; the others' tasks are withdrawn
 
 
+# The largest id a BIGINT column holds; a larger id can name no row.
+MAX_ID = 2**63 - 1
+
+
+def _reject_nul(value: Any, where: str) -> None:
+    """Raise ValueError naming the first text with a NUL character under `value`."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"field {where or 'message'!r} contains a NUL character; remove it")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(item, f"{where}.{key}" if where else str(key))
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _reject_nul(item, f"{where}[{index}]")
+
+
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        """Refuse NUL characters, which PostgreSQL cannot store in a text column."""
+        _reject_nul(data, "")
+        return data
 
 
 Text200 = Annotated[str, Field(min_length=1, max_length=200)]
@@ -92,7 +115,7 @@ class LeadSubjectRef(_Message):
 
     credit_code: Annotated[str, Field(max_length=40)] | None = None
     other_id: Annotated[str, Field(max_length=40)] | None = None
-    id: Annotated[int, Field(gt=0)] | None = None
+    id: Annotated[int, Field(gt=0, le=MAX_ID)] | None = None
     name: Annotated[str, Field(max_length=200)] | None = None
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ nats-py, so every process that starts calls `ensure_streams` and
 `ensure_consumer`, which create or update them to the settings below.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -18,9 +19,11 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError, ServiceUnavailableError
 
 from griddispatch import subjects
+from griddispatch.errors import ConfigurationError
+from griddispatch.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +86,91 @@ def _stream_config(spec: StreamSpec, replicas: int) -> StreamConfig:
     )
 
 
-async def ensure_streams(js: JetStreamContext, *, replicas: int = 1) -> None:
-    """Create each stream, or update it when it exists."""
-    for spec in STREAMS:
-        config = _stream_config(spec, replicas)
+REPLICAS_SETTING = "GRIDDISPATCH_STREAM_REPLICAS"
+# JetStream's error codes for a replica count it cannot place (seen on nats-server 2.15):
+# replicas > 1 on a server without a cluster, fewer servers than replicas, and too few
+# resources on them.
+REPLICA_ERROR_CODES = frozenset({10074, 10005, 10023})
+
+
+# Errors a JetStream cluster answers while it elects stream leaders.
+TRANSIENT_STREAM_ERRORS = (TimeoutError, ServiceUnavailableError, NoStreamResponseError)
+STREAM_PATIENCE_S = 60.0
+STREAM_RETRY_FIRST_S = 0.5
+STREAM_RETRY_MAX_S = 5.0
+
+
+def _replica_error(spec: StreamSpec, replicas: int, exc: APIError) -> ConfigurationError:
+    return ConfigurationError(
+        f"JetStream rejected stream {spec.name} with {replicas} replicas "
+        f"({exc.description}); {REPLICAS_SETTING}={replicas} needs a nats-server cluster "
+        f"of at least {replicas} JetStream nodes: set {REPLICAS_SETTING}=1 for a single "
+        "server, or connect to the cluster"
+    )
+
+
+async def _ensure_stream(js: JetStreamContext, spec: StreamSpec, replicas: int) -> None:
+    config = _stream_config(spec, replicas)
+    try:
+        await js.stream_info(spec.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        log.info("stream created stream=%s replicas=%d", spec.name, replicas)
+        return
+    await js.update_stream(config)
+    log.debug("stream updated stream=%s replicas=%d", spec.name, replicas)
+
+
+async def _ensure_stream_patiently(
+    js: JetStreamContext, spec: StreamSpec, replicas: int, *, patience_s: float
+) -> None:
+    """Ensure one stream, retrying while JetStream is unavailable, for up to `patience_s`.
+
+    A cluster that lost a node answers timeouts or "temporarily unavailable" until
+    its streams have elected leaders again; a component starting then waits rather
+    than exits.
+    """
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + patience_s
+    delay_s = STREAM_RETRY_FIRST_S
+    while True:
         try:
-            await js.stream_info(spec.name)
-        except NotFoundError:
-            await js.add_stream(config)
-            log.info("stream created stream=%s replicas=%d", spec.name, replicas)
-            continue
-        await js.update_stream(config)
-        log.debug("stream updated stream=%s", spec.name)
+            await _ensure_stream(js, spec, replicas)
+            return
+        except TRANSIENT_STREAM_ERRORS as exc:
+            if loop.time() + delay_s > give_up_at:
+                raise
+            log.warning(
+                "JetStream unavailable, retrying stream=%s in=%.1fs error=%r",
+                spec.name,
+                delay_s,
+                exc,
+            )
+        await asyncio.sleep(delay_s)
+        delay_s = min(delay_s * 2, STREAM_RETRY_MAX_S)
+
+
+async def ensure_streams(
+    js: JetStreamContext,
+    *,
+    replicas: int | None = None,
+    patience_s: float = STREAM_PATIENCE_S,
+) -> None:
+    """Create each stream, or update it when it exists, with `replicas` copies.
+
+    Without `replicas`, the count comes from GRIDDISPATCH_STREAM_REPLICAS
+    (default 1). A count the server cannot place raises ConfigurationError
+    naming that setting. While JetStream answers that it is unavailable (a
+    cluster electing leaders), it retries with back-off for up to `patience_s`.
+    """
+    count = Settings().stream_replicas if replicas is None else replicas
+    for spec in STREAMS:
+        try:
+            await _ensure_stream_patiently(js, spec, count, patience_s=patience_s)
+        except APIError as exc:
+            if count > 1 and exc.err_code in REPLICA_ERROR_CODES:
+                raise _replica_error(spec, count, exc) from exc
+            raise
 
 
 async def ensure_consumer(

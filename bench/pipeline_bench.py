@@ -1,0 +1,594 @@
+"""Measure the dispatch pipeline against raw JetStream on the same nats-server, in one run.
+
+Each case publishes a backlog of messages as fast as JetStream takes them and
+times from the first publish until the last one is done:
+
+- raw: `nats-py` pull consumers in their own processes fetch from a plain
+  stream and ack each message. The case is done when the consumer's ack
+  floor reaches the last message. This is the limit of JetStream here.
+- routed: `griddispatch dispatcher` processes consume directives (each to one
+  inspector) and leads (each about one subject, with its own dedup key). The
+  case is done when every directive and lead is stored. Each is stored in
+  the transaction that writes its task and its outbox notification.
+
+Both run with one and with two consumer processes, on SQLite and on
+PostgreSQL, and the table gives routed over raw messages a second. Then a
+directive to a grid of 1,000 inspectors (added to the example registry) is
+timed from its publish until its 1,000 notifications are queued.
+
+    .venv/bin/python bench/pipeline_bench.py
+    .venv/bin/python bench/pipeline_bench.py --messages 500 --databases sqlite
+
+bench/README.md has recorded results.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import json
+import logging
+import os
+import platform
+import pstats
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import nats
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
+from sqlalchemy import func, insert, select
+
+from dispatcher.setup import escalation_from, load_example_registry
+from griddispatch import subjects
+from griddispatch.clock import SystemClock
+from griddispatch.messages import DirectiveMessage, LeadMessage
+from griddispatch.nats_server import NatsServer, free_port
+from griddispatch.settings import Settings
+from storage.db import Database
+from storage.directives.models import Directive
+from storage.directives.service import accept_directive
+from storage.leads.models import Lead
+from storage.leads.service import accept_lead
+from storage.outbox.models import OutboxMessage
+from storage.registry.models import Inspector, Subject
+from storage.scratch import scratch_database
+from storage.tasks.models import Task
+
+log = logging.getLogger("pipeline_bench")
+
+DEFAULT_DSN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+RAW_STREAM = "BENCH_RAW"
+RAW_SUBJECT = "bench.raw"
+RAW_FETCH_BATCH = 100
+PUBLISH_CHUNK = 200
+POLL_S = 0.05
+READY_TIMEOUT_S = 120.0
+CASE_TIMEOUT_S = 900.0
+FANOUT_GRID = "150602001001"
+LEAD_SOURCE = "bench"
+GOAL_RATIO = 0.5
+GOAL_FANOUT_S = 1.0
+
+
+@dataclass
+class Result:
+    """One timed case: messages done in `seconds`."""
+
+    database: str
+    kind: str
+    replicas: int
+    messages: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+@dataclass
+class FanoutResult:
+    """A directive to `inspectors` inspectors: seconds until every notification was queued."""
+
+    database: str
+    inspectors: int
+    seconds: list[float]
+
+
+# ---------------------------------------------------------------- child processes
+
+
+@dataclass
+class Child:
+    """A child process whose output goes to a log file, ready once that log shows a line."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+
+    async def wait_for(self, text: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if text in self.log_path.read_text(errors="replace"):
+                return
+            if self.process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not log {text!r}; see {self.log_path}")
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), 20)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+async def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *args,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+        )
+    return Child(name, process, log_path)
+
+
+@asynccontextmanager
+async def children(
+    name: str, args: list[str], env: dict[str, str], log_dir: Path, *, copies: int, ready: str
+) -> AsyncIterator[list[Child]]:
+    """Start `copies` child processes, wait until each logged `ready`, stop them on exit."""
+    started = [await spawn(f"{name}{n + 1}", args, env, log_dir) for n in range(copies)]
+    try:
+        for child in started:
+            await child.wait_for(ready)
+        yield started
+    finally:
+        for child in started:
+            await child.stop()
+
+
+# ---------------------------------------------------------------- raw JetStream
+
+
+async def raw_consumer(nats_url: str, durable: str) -> None:
+    """Run as a child: fetch from the raw stream and ack each message until SIGTERM."""
+    client = await nats.connect(nats_url)
+    subscription = await client.jetstream().pull_subscribe(
+        RAW_SUBJECT, durable=durable, stream=RAW_STREAM
+    )
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print("raw consumer ready", flush=True)
+    while not stop.is_set():
+        try:
+            messages = await subscription.fetch(RAW_FETCH_BATCH, timeout=1.0)
+        except nats.errors.TimeoutError:
+            continue
+        for message in messages:
+            await message.ack()
+    await client.close()
+
+
+async def prepare_raw(js: JetStreamContext, durable: str) -> None:
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await js.delete_stream(RAW_STREAM)
+    await js.add_stream(
+        StreamConfig(name=RAW_STREAM, subjects=[RAW_SUBJECT], storage=StorageType.FILE)
+    )
+    await js.add_consumer(
+        RAW_STREAM,
+        ConsumerConfig(
+            durable_name=durable, ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_ack_pending=1000
+        ),
+    )
+
+
+async def raw_drained(js: JetStreamContext, durable: str, count: int) -> bool:
+    info = await js.consumer_info(RAW_STREAM, durable)
+    return bool(info.ack_floor and info.ack_floor.stream_seq >= count)
+
+
+async def time_raw(
+    js: JetStreamContext, nats_url: str, log_dir: Path, *, replicas: int, count: int
+) -> float:
+    durable = f"bench-raw-{uuid.uuid4().hex[:6]}"
+    await prepare_raw(js, durable)
+    args = [__file__, "--raw-consumer", nats_url, durable]
+    async with children(
+        "raw", args, dict(os.environ), log_dir, copies=replicas, ready="raw consumer ready"
+    ):
+        payload = json.dumps(directive(f"raw-{uuid.uuid4().hex}", "JG0010")).encode()
+        started = time.perf_counter()
+        await publish_all(js, [(RAW_SUBJECT, f"raw-{n}", payload) for n in range(count)])
+        await wait_until(lambda: raw_drained(js, durable, count), "raw consumers to ack all")
+        return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- routed pipeline
+
+
+def directive(message_id: str, inspector_code: str) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "target": {"kind": "inspector", "code": inspector_code},
+        "title": f"农药经营门店专项检查 {message_id}",
+        "body": "请于本周内完成检查",
+    }
+
+
+def lead(message_id: str, credit_code: str) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "source": LEAD_SOURCE,
+        "dedup_key": message_id,
+        "title": f"舆情：疑似违规用药 {message_id}",
+        "subject": {"credit_code": credit_code},
+    }
+
+
+async def routed_messages(db: Database, run_id: str, count: int) -> list[tuple[str, str, bytes]]:
+    """Half directives to one inspector each, half leads about one subject each."""
+    async with db.reading() as session:
+        inspectors = list(
+            await session.scalars(select(Inspector.code).where(Inspector.role == "inspector"))
+        )
+        credit_codes = [
+            code
+            for code in await session.scalars(
+                select(Subject.credit_code).where(Subject.inspector_id.is_not(None))
+            )
+            if code
+        ]
+    messages = []
+    for n in range(count):
+        message_id = f"{run_id}-{n}"
+        if n % 2 == 0:
+            body = directive(message_id, inspectors[n % len(inspectors)])
+            messages.append((subjects.DIRECTIVE_ISSUE, message_id, json.dumps(body).encode()))
+        else:
+            body = lead(message_id, credit_codes[n % len(credit_codes)])
+            subject = subjects.lead_subject(LEAD_SOURCE)
+            messages.append((subject, message_id, json.dumps(body).encode()))
+    return messages
+
+
+async def stored_count(db: Database, run_id: str) -> int:
+    async with db.reading() as session:
+        directives = await session.scalar(
+            select(func.count()).where(Directive.message_id.like(f"{run_id}-%"))
+        )
+        leads = await session.scalar(
+            select(func.count()).where(Lead.message_id.like(f"{run_id}-%"))
+        )
+    return int(directives or 0) + int(leads or 0)
+
+
+def dispatcher_env(database_url: str, nats_url: str, data_dir: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GRIDDISPATCH_")}
+    env.update(
+        GRIDDISPATCH_DATABASE_URL=database_url,
+        GRIDDISPATCH_NATS_URL=nats_url,
+        GRIDDISPATCH_DATA_DIR=str(data_dir),
+        GRIDDISPATCH_STREAM_REPLICAS="1",
+    )
+    return env
+
+
+async def time_routed(
+    js: JetStreamContext,
+    db: Database,
+    env: dict[str, str],
+    log_dir: Path,
+    *,
+    replicas: int,
+    count: int,
+) -> float:
+    run_id = f"r{uuid.uuid4().hex[:8]}"
+    messages = await routed_messages(db, run_id, count)
+    args = ["-m", "dispatcher", "dispatcher"]
+    async with children(
+        "dispatcher", args, env, log_dir, copies=replicas, ready="dispatcher started"
+    ):
+        started = time.perf_counter()
+        await publish_all(js, messages)
+
+        async def done() -> bool:
+            return await stored_count(db, run_id) >= count
+
+        await wait_until(done, f"{count} directives and leads to be stored")
+        return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- fan-out
+
+
+async def add_inspectors(db: Database, grid_code: str, count: int) -> int:
+    """Add inspectors to a grid so it has at least `count`; return how many it has."""
+    async with db.transaction() as session:
+        present = int(
+            await session.scalar(
+                select(func.count()).where(
+                    Inspector.division_code == grid_code, Inspector.role == "inspector"
+                )
+            )
+            or 0
+        )
+        rows = [
+            {
+                "code": f"BENCH{n:05d}",
+                "name": f"压测监管员{n}",
+                "role": "inspector",
+                "division_code": grid_code,
+                "reachable": True,
+            }
+            for n in range(max(0, count - present))
+        ]
+        if rows:
+            await session.execute(insert(Inspector), rows)
+    return max(count, present)
+
+
+async def queued_notifications(db: Database, message_id: str) -> int:
+    """Return how many task notifications the directive `message_id` has in the outbox."""
+    async with db.reading() as session:
+        directive_id = await session.scalar(
+            select(Directive.id).where(Directive.message_id == message_id)
+        )
+        if directive_id is None:
+            return 0
+        rows = await session.scalars(select(Task.id).where(Task.directive_id == directive_id))
+        task_ids = {str(task_id) for task_id in rows}
+        ids = await session.scalars(
+            select(OutboxMessage.msg_id).where(OutboxMessage.msg_id.like("task_assigned-%"))
+        )
+        # A notification id is "task_assigned-<task id>-<inspector id>-<random>".
+        return sum(1 for msg_id in ids if msg_id.split("-")[1] in task_ids)
+
+
+async def time_fanout(
+    js: JetStreamContext, db: Database, env: dict[str, str], log_dir: Path, *, inspectors: int
+) -> list[float]:
+    """Time three directives to the grid of `inspectors` inspectors, one dispatcher running."""
+    seconds = []
+    args = ["-m", "dispatcher", "dispatcher"]
+    async with children("fanout", args, env, log_dir, copies=1, ready="dispatcher started"):
+        for _ in range(3):
+            message_id = f"fanout-{uuid.uuid4().hex[:8]}"
+            body = directive(message_id, FANOUT_GRID)
+            body["target"] = {"kind": "grid", "code": FANOUT_GRID}
+            started = time.perf_counter()
+            await publish_all(
+                js, [(subjects.DIRECTIVE_ISSUE, message_id, json.dumps(body).encode())]
+            )
+
+            async def stored(message_id: str = message_id) -> bool:
+                async with db.reading() as session:
+                    found = await session.scalar(
+                        select(Directive.id).where(Directive.message_id == message_id)
+                    )
+                return found is not None
+
+            await wait_until(stored, f"directive {message_id}", poll_s=0.005)
+            seconds.append(time.perf_counter() - started)
+            queued = await queued_notifications(db, message_id)
+            if queued < inspectors:
+                raise RuntimeError(f"fan-out queued {queued} notifications, expected {inspectors}")
+    return seconds
+
+
+# ---------------------------------------------------------------- profile
+
+
+async def profile_in_process(db: Database, count: int, grid_inspectors: int, out: Path) -> None:
+    """Profile accept_directive and accept_lead in this process, without NATS, with cProfile."""
+    escalation = escalation_from(Settings(data_dir=out.parent))
+    run_id = f"p{uuid.uuid4().hex[:8]}"
+    messages = await routed_messages(db, run_id, count)
+    now = SystemClock().now()
+
+    routed = cProfile.Profile()
+    started = time.perf_counter()
+    routed.enable()
+    for subject, _message_id, payload in messages:
+        if subject == subjects.DIRECTIVE_ISSUE:
+            parsed = DirectiveMessage.model_validate_json(payload)
+            await accept_directive(db, parsed, escalation=escalation, now=now)
+        else:
+            lead_message = LeadMessage.model_validate_json(payload)
+            await accept_lead(db, lead_message, escalation=escalation, now=now)
+    routed.disable()
+    routed_s = time.perf_counter() - started
+
+    body = directive(f"{run_id}-fanout", FANOUT_GRID)
+    body["target"] = {"kind": "grid", "code": FANOUT_GRID}
+    fanout = cProfile.Profile()
+    started = time.perf_counter()
+    fanout.enable()
+    await accept_directive(
+        db, DirectiveMessage.model_validate(body), escalation=escalation, now=now
+    )
+    fanout.disable()
+    fanout_s = time.perf_counter() - started
+
+    with out.open("w") as report:
+        write_profile(report, f"{count} directives and leads in {routed_s:.2f} s", routed)
+        write_profile(
+            report, f"directive to {grid_inspectors} inspectors in {fanout_s:.2f} s", fanout
+        )
+    print(f"profile written to {out}: {count} routed in {routed_s:.2f} s, fan-out {fanout_s:.2f} s")
+
+
+def write_profile(report: TextIO, title: str, profile: cProfile.Profile) -> None:
+    """Write the top functions of a profile by cumulative and by own time."""
+    report.write(f"== {title}\n")
+    stats = pstats.Stats(profile, stream=report)
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(25)
+
+
+# ---------------------------------------------------------------- shared steps
+
+
+async def publish_all(js: JetStreamContext, messages: Sequence[tuple[str, str, bytes]]) -> None:
+    """Publish every message with its Nats-Msg-Id, PUBLISH_CHUNK at a time."""
+    for start in range(0, len(messages), PUBLISH_CHUNK):
+        chunk = messages[start : start + PUBLISH_CHUNK]
+        await asyncio.gather(
+            *(
+                js.publish(subject, payload, headers={"Nats-Msg-Id": message_id})
+                for subject, message_id, payload in chunk
+            )
+        )
+
+
+async def wait_until(probe: Any, what: str, *, poll_s: float = POLL_S) -> None:
+    deadline = time.monotonic() + CASE_TIMEOUT_S
+    while not await probe():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(poll_s)
+
+
+async def bench_database(
+    kind: str, args: argparse.Namespace, js: JetStreamContext, nats_url: str, root: Path
+) -> tuple[list[Result], FanoutResult]:
+    """Run raw and routed cases for each replica count, then the fan-out, on one database."""
+    results: list[Result] = []
+    folder = root / kind
+    folder.mkdir()
+    async with AsyncExitStack() as stack:
+        admin_url = None if kind == "sqlite" else args.dsn
+        url = await stack.enter_async_context(
+            scratch_database(folder, admin_url, prefix="gd_bench", file_name="bench.sqlite3")
+        )
+        db = Database(url)
+        stack.push_async_callback(db.dispose)
+        await load_example_registry(db)
+        env = dispatcher_env(url, nats_url, folder)
+        for replicas in args.replicas:
+            raw_s = await time_raw(js, nats_url, folder, replicas=replicas, count=args.messages)
+            results.append(Result(kind, "raw", replicas, args.messages, raw_s))
+            log.info("raw %s x%d: %.0f/s", kind, replicas, args.messages / raw_s)
+            routed_s = await time_routed(
+                js, db, env, folder, replicas=replicas, count=args.messages
+            )
+            results.append(Result(kind, "routed", replicas, args.messages, routed_s))
+            log.info("routed %s x%d: %.0f/s", kind, replicas, args.messages / routed_s)
+        inspectors = await add_inspectors(db, FANOUT_GRID, args.fanout)
+        fanout = await time_fanout(js, db, env, folder, inspectors=inspectors)
+        if args.profile:
+            out = args.profile / f"profile-{kind}.txt"
+            await profile_in_process(db, args.messages, inspectors, out)
+        log.info("fan-out %s to %d: %s", kind, inspectors, fanout)
+    return results, FanoutResult(kind, inspectors, fanout)
+
+
+def print_results(results: list[Result], fanouts: list[FanoutResult]) -> bool:
+    """Print the table and the goals; return whether every goal was met."""
+    met = True
+    print("| Database | Consumers | Raw JetStream msg/s | Routed msg/s | Routed / raw |")
+    print("|---|---|---|---|---|")
+    raw = {(r.database, r.replicas): r for r in results if r.kind == "raw"}
+    for routed in (r for r in results if r.kind == "routed"):
+        base = raw[(routed.database, routed.replicas)]
+        ratio = routed.rate / base.rate
+        met = met and ratio >= GOAL_RATIO
+        print(
+            f"| {routed.database} | {routed.replicas} | {base.rate:,.0f} | {routed.rate:,.0f} "
+            f"| {ratio:.3f} |"
+        )
+    for fanout in fanouts:
+        median = statistics.median(fanout.seconds)
+        met = met and median < GOAL_FANOUT_S
+        runs = ", ".join(f"{s:.3f}" for s in fanout.seconds)
+        print(
+            f"fan-out {fanout.database}: {fanout.inspectors} inspectors, "
+            f"median {median:.3f} s (runs {runs} s)"
+        )
+    verdict = "met" if met else "NOT met"
+    print(f"goals (routed >= {GOAL_RATIO} of raw, fan-out < {GOAL_FANOUT_S} s): {verdict}")
+    return met
+
+
+async def run(args: argparse.Namespace) -> int:
+    print(
+        f"machine: {os.cpu_count()} CPUs, {platform.platform()}, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()}"
+    )
+    with tempfile.TemporaryDirectory(prefix="gd-pipeline-") as folder:
+        root = Path(folder)
+        server = NatsServer(port=free_port(), store_dir=root / "jetstream")
+        await server.start()
+        client = await nats.connect(server.url)
+        try:
+            results: list[Result] = []
+            fanouts: list[FanoutResult] = []
+            for kind in args.databases:
+                case_results, fanout = await bench_database(
+                    kind, args, client.jetstream(), server.url, root
+                )
+                results.extend(case_results)
+                fanouts.append(fanout)
+        finally:
+            await client.close()
+            await server.stop()
+    met = print_results(results, fanouts)
+    if args.json:
+        data = {"results": [asdict(r) for r in results], "fanouts": [asdict(f) for f in fanouts]}
+        args.json.write_text(json.dumps(data, indent=2))
+    print(f"load average after: {os.getloadavg()}")
+    return 0 if met else 1
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Routed pipeline against raw JetStream.")
+    parser.add_argument("--messages", type=int, default=2000, help="messages per case")
+    parser.add_argument(
+        "--replicas", type=int, nargs="+", default=[1, 2], help="consumer processes"
+    )
+    parser.add_argument(
+        "--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"]
+    )
+    parser.add_argument("--dsn", default=DEFAULT_DSN, help="PostgreSQL admin URL")
+    parser.add_argument("--fanout", type=int, default=1000, help="inspectors in the fan-out grid")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FOLDER",
+        help="also profile the routing in-process with cProfile; write profile-<db>.txt here",
+    )
+    parser.add_argument(
+        "--raw-consumer", nargs=2, metavar=("NATS_URL", "DURABLE"), help=argparse.SUPPRESS
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.raw_consumer:
+        asyncio.run(raw_consumer(*args.raw_consumer))
+        return 0
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
