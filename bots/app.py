@@ -11,7 +11,8 @@ from aiogram.types import BotCommand
 from bots import delivery, updates
 from bots.deps import BotDeps
 from bots.fsm_storage import DatabaseStorage
-from bots.handlers import commands, start, submission, tasks
+from bots.handlers import commands, plan, start, submission, tasks
+from bots.ordered_pool import OrderedPool
 from bots.sender import RateLimitedSender, SenderMiddleware
 from bots.webhook import WebhookReceiver
 from griddispatch import subjects
@@ -21,7 +22,7 @@ from griddispatch.nats_connection import build_broker
 from griddispatch.streams import ensure_consumer, ensure_streams
 from storage.db import Database
 from storage.escalation.policy import Escalation
-from storage.files import LocalFileStore
+from storage.files import FileStore
 from storage.results.service import ResultRules
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ COMMAND_MENU = (
     ("tasks", mark("My open tasks")),
     ("task", mark("One task and its trail: /task 12")),
     ("grid", mark("Open tasks of my grid (grid leaders)")),
+    ("plan", mark("This period's routine inspections, nearest first")),
 )
 
 
@@ -61,6 +63,7 @@ def create_dispatcher(db: Database) -> Dispatcher:
     dispatcher.include_routers(
         start.create_router(),
         commands.create_router(),
+        plan.create_router(),
         tasks.create_router(),
         submission.create_router(),
     )
@@ -87,7 +90,7 @@ class BotService:
         db: Database,
         clock: Clock,
         escalation: Escalation,
-        files: LocalFileStore,
+        files: FileStore,
         token: str,
         api_url: str | None,
         poll_timeout_s: int = updates.POLL_TIMEOUT_S,
@@ -110,15 +113,25 @@ class BotService:
         self.poller: updates.UpdatePoller | None = None
         self._webhook = webhook
         self.receiver: WebhookReceiver | None = None
+        # Notifications delivered at once; set before start() to change it.
+        self.delivery_workers = delivery.DELIVERY_WORKERS
+        self.delivery_pool: OrderedPool | None = None
 
     @property
-    def files(self) -> LocalFileStore:
+    def files(self) -> FileStore:
         """The file store photos are saved in."""
         return self._deps.files
 
     async def start(self) -> None:
-        """Connect, check the token with getMe, and start polling and consuming."""
-        me = await self.bot.get_me()
+        """Check the file store, connect, check the token with getMe, and start polling."""
+        # The file store is checked first, so a bad bucket or folder stops start-up
+        # before the bot takes any update rather than at the first photo.
+        await self._deps.files.start()
+        try:
+            me = await self.bot.get_me()
+        except BaseException:
+            await self._deps.files.close()
+            raise
         await set_commands(self.bot)
         await self.sender.start()
         await self.broker.connect()
@@ -144,9 +157,10 @@ class BotService:
             clock=self._clock,
             handler_kwargs={"deps": self._deps},
         )
-        delivery.register(
+        self.delivery_pool = delivery.register(
             self.broker,
             delivery.DeliveryContext(bot=self.bot, db=self._db, js=js, clock=self._clock),
+            workers=self.delivery_workers,
         )
         await self.broker.start()
         if self._webhook is not None:
@@ -169,7 +183,11 @@ class BotService:
             await self.poller.stop()
         if self.receiver is not None:
             await self.receiver.stop()
+        # Deliveries in flight finish (and ack) while the sender and broker still run.
+        if self.delivery_pool is not None:
+            await self.delivery_pool.close(timeout_s=SENDER_DRAIN_TIMEOUT_S)
         await self.broker.stop()
         await self.sender.stop(timeout_s=SENDER_DRAIN_TIMEOUT_S)
         await self.bot.session.close()
+        await self._deps.files.close()
         log.info("bot stopped")

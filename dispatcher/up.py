@@ -21,6 +21,9 @@ from bots.local_api.client import LocalBotApiControl
 from bots.local_api.server import LocalBotApiServer
 from dispatcher import local_mode
 from dispatcher.api.service import ApiService
+from dispatcher.console import add_console_routes
+from dispatcher.console.setup import console_url, ensure_first_admin
+from dispatcher.hooks import add_hook_routes
 from dispatcher.service import DispatcherService
 from dispatcher.setup import escalation_from, load_example_registry
 from griddispatch.clock import SystemClock
@@ -28,7 +31,7 @@ from griddispatch.errors import ConfigurationError
 from griddispatch.nats_server import NatsServer, port_is_free
 from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
 from storage.db import Database
-from storage.files import LocalFileStore
+from storage.files import open_file_store
 from storage.migrate import upgrade
 from storage.registry.service import registry_is_empty
 from storage.results.service import ResultRules
@@ -104,9 +107,19 @@ async def running(settings: Settings) -> AsyncIterator[None]:
         log.info(
             "griddispatch is up nats=%s database=%s", nats_url, db.engine.url.render_as_string()
         )
+        await _announce_console(settings, db)
         yield
         log.info("griddispatch stopping")
     log.info("griddispatch stopped")
+
+
+async def _announce_console(settings: Settings, db: Database) -> None:
+    """Print the console's address, and the first admin's password when it was just made."""
+    print(f"console: {console_url(settings)}", flush=True)
+    password = await ensure_first_admin(db, now=SystemClock().now())
+    if password is not None:
+        # Printed once, never logged: it is not stored anywhere else in plain text.
+        print(f"console user: admin  password: {password}  (shown only this once)", flush=True)
 
 
 async def _wait_for_stop_signal() -> None:
@@ -155,6 +168,7 @@ def build_component(
             settings=settings,
             host=settings.api_host,
             port=settings.api_port,
+            configure=[add_hook_routes, add_console_routes],
         )
     if name == "dispatcher":
         return DispatcherService(nats_url=nats_url, db=db, escalation=escalation, clock=clock)
@@ -166,13 +180,14 @@ def build_component(
             clock=clock,
             sweep_interval_s=settings.sweep_interval_s,
             digest_time=settings.digest_time,
+            settings=settings,
         )
     return BotService(
         nats_url=nats_url,
         db=db,
         clock=clock,
         escalation=escalation,
-        files=LocalFileStore(settings.files_dir),
+        files=open_file_store(settings, clock=clock),
         token=bot.token,
         api_url=bot.api_url,
         rules=ResultRules(

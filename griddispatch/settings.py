@@ -7,6 +7,7 @@ the data folder, and the local Bot API server when no Telegram token is set.
 from datetime import time
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,15 @@ class Settings(BaseSettings):
     nats_port: int = Field(
         default=DEFAULT_NATS_PORT,
         description="Port of the embedded nats-server on 127.0.0.1.",
+    )
+    stream_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description=(
+            "Copies JetStream keeps of each stream: 1 on a single nats-server, "
+            "3 on a three-node cluster."
+        ),
     )
     bot_api_port: int = Field(
         default=DEFAULT_BOT_API_PORT,
@@ -84,6 +94,14 @@ class Settings(BaseSettings):
         default="10 working days",
         description="Deadline of the follow-up task a failed inspection opens.",
     )
+    plan_dir: Path | None = Field(
+        default=None,
+        description="Folder of inspection plan *.yaml files; empty means the shipped plans.",
+    )
+    plan_cron: str = Field(
+        default="30 8 * * *",
+        description="Crontab schedule of the inspection plan job, China Standard Time.",
+    )
     digest_time: time = Field(
         default=time(8, 0), description="When daily digests go out, HH:MM China Standard Time."
     )
@@ -123,9 +141,32 @@ class Settings(BaseSettings):
     callback_timeout_s: float = Field(
         default=10.0, gt=0, description="Seconds one callback request may take."
     )
+    callback_interval_s: float = Field(
+        default=10.0, gt=0, description="Seconds between the worker's callback delivery runs."
+    )
     limits_dir: Path | None = Field(
         default=None,
         description="Folder of residue limit tables; empty means the shipped tables.",
+    )
+    file_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="Where photos go: 'local' (DATA_DIR/files) or 's3' (an S3-compatible bucket).",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="URL of an S3-compatible server (MinIO, Ceph, OSS); empty means AWS S3.",
+    )
+    s3_bucket: str | None = Field(default=None, description="Bucket photos go to; must exist.")
+    s3_region: str = Field(default="us-east-1", description="Region the bucket is in.")
+    s3_access_key_id: SecretStr | None = Field(
+        default=None,
+        description="Access key id; empty means the AWS default credential chain.",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret access key that goes with S3_ACCESS_KEY_ID."
+    )
+    s3_prefix: str = Field(
+        default="", description="Prefix put before every object key, such as 'griddispatch/'."
     )
     log_level: str = Field(default="INFO", description="Root log level.")
     locale: str = Field(

@@ -1,5 +1,6 @@
 """Imports every model so `Base.metadata` knows all tables (for Alembic and tests)."""
 
+from storage.accounts.models import Session, User
 from storage.api_tokens.models import ApiToken
 from storage.base import Base
 from storage.callbacks.models import Callback, CallbackAttempt
@@ -9,6 +10,7 @@ from storage.hooks.models import SeenSignature
 from storage.labs.models import LabSample
 from storage.leads.models import Lead
 from storage.outbox.models import OutboxMessage
+from storage.plans.models import GradeChange, PlanEntry, PlanWarning
 from storage.registry.models import Division, Inspector, Invite, Subject
 from storage.results.models import InspectionResult, Photo, ResultItem
 from storage.tasks.models import Task, TaskEvent
@@ -24,6 +26,7 @@ __all__ = [
     "Directive",
     "Division",
     "Draft",
+    "GradeChange",
     "InspectionResult",
     "Inspector",
     "Invite",
@@ -32,9 +35,13 @@ __all__ = [
     "Lease",
     "OutboxMessage",
     "Photo",
+    "PlanEntry",
+    "PlanWarning",
     "ResultItem",
     "SeenSignature",
+    "Session",
     "Subject",
     "Task",
     "TaskEvent",
+    "User",
 ]

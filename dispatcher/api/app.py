@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from dispatcher.api import (
+    routes_callbacks,
     routes_directives,
     routes_health,
+    routes_plans,
     routes_registry,
     routes_stats,
     routes_tasks,
@@ -34,7 +36,9 @@ ROUTES: list[Route] = [
     *routes_tasks.ROUTES,
     *routes_registry.ROUTES,
     *routes_stats.ROUTES,
+    *routes_plans.ROUTES,
     *routes_health.ROUTES,
+    *routes_callbacks.ROUTES,
 ]
 REQUEST_ID_HEADER = "X-Request-Id"
 # A request id a client sends is kept if it looks like one; anything else is replaced.

@@ -300,7 +300,7 @@ async def create_api_token(settings: Settings, args: argparse.Namespace, _: Tran
         record, plaintext = await create_token(
             db,
             args.name,
-            args.scopes,
+            [*args.scopes, *([f"county:{args.county}"] if args.county else [])],
             rate_per_s=args.rate,
             burst=args.burst,
             with_hmac_secret=args.hmac,

@@ -46,6 +46,14 @@ COMMANDS: dict[tuple[str, str | None], tuple[str, str]] = {
     ("inspectors", "invite"): (QUICK, "invite_inspector"),
     ("tokens", "create"): (QUICK, "create_api_token"),
     ("tokens", "revoke"): (QUICK, "revoke_api_token"),
+    ("callbacks", "parked"): ("dispatcher.cli.callbacks", "show_parked"),
+    ("callbacks", "retry"): ("dispatcher.cli.callbacks", "retry"),
+    ("users", "create"): ("dispatcher.console.cli", "create_console_user"),
+    ("grade", "set"): ("dispatcher.cli.plans", "set_grade"),
+    ("grade", "history"): ("dispatcher.cli.plans", "show_grade_history"),
+    ("plan", "run"): ("dispatcher.cli.plans", "run_plans"),
+    ("plan", "coverage"): ("dispatcher.cli.plans", "show_coverage"),
+    ("plan", "handover"): ("dispatcher.cli.plans", "hand_over"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dispatcher.cli.plan_args import add_plan_commands
 from griddispatch.messages import Priority
 from storage.api_tokens.models import ApiScope
 from storage.api_tokens.service import DEFAULT_BURST, DEFAULT_RATE_PER_S
@@ -136,8 +137,36 @@ def _add_tokens(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="also make a secret for signing hook request bodies with HMAC-SHA256",
     )
+    create.add_argument(
+        "--county", help="county code: the token reads and changes only that county's records"
+    )
     revoke = actions.add_parser("revoke", help="revoke a token; its requests fail from then on")
     revoke.add_argument("name", help="token name")
+
+
+def _add_users(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    users = commands.add_parser("users", help="accounts of the command-centre console")
+    actions = users.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a console user")
+    create.add_argument("name", help="user name: 2-40 letters, digits, '.', '_' or '-'")
+    create.add_argument(
+        "--role", choices=["admin", "command_centre", "county"], default="command_centre"
+    )
+    create.add_argument("--county", help="county code, for role county: all the user sees")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input; without it one is made and printed once",
+    )
+
+
+def _add_callbacks(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    callbacks = commands.add_parser("callbacks", help="status callbacks to lead sources")
+    actions = callbacks.add_subparsers(dest="action", required=True)
+    parked = actions.add_parser("parked", help="callbacks the worker stopped retrying")
+    parked.add_argument("--limit", type=int, default=50, help="how many, newest first")
+    retry = actions.add_parser("retry", help="send a parked callback again")
+    retry.add_argument("callback_id", type=int, help="callback id, as `callbacks parked` lists it")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,4 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_registry(commands)
     _add_chat(commands)
     _add_tokens(commands)
+    _add_callbacks(commands)
+    _add_users(commands)
+    add_plan_commands(commands)
     return parser

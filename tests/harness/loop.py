@@ -26,12 +26,12 @@ from dispatcher.setup import load_example_registry
 from griddispatch.clock import ManualClock
 from griddispatch.nats_connection import connect
 from griddispatch.nats_server import NatsServer, free_port
-from griddispatch.settings import LOCAL_BOT_TOKEN
+from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
 from storage.db import Database
 from storage.directives.models import Directive
 from storage.escalation.policy import Escalation
 from storage.escalation.service import FiredStep
-from storage.files import LocalFileStore
+from storage.files import FileStore, LocalFileStore
 from storage.registry.models import Inspector
 from storage.registry.queries import inspector_by_code
 from storage.registry.service import create_invite
@@ -148,6 +148,7 @@ async def running_loop(
     escalation: Escalation | None = None,
     example_registry: bool = True,
     webhook: WebhookConfig | None = None,
+    files: FileStore | None = None,
 ) -> AsyncIterator[Loop]:
     """Start every component against `database_url` and stop them all afterwards."""
     clock = ManualClock(START)
@@ -177,6 +178,7 @@ async def running_loop(
             escalation=escalation,
             clock=clock,
             sweep_interval_s=3600.0,
+            settings=Settings(data_dir=tmp_path),
             schedule_jobs=False,
         )
         await worker.start()
@@ -186,7 +188,7 @@ async def running_loop(
             db=db,
             clock=clock,
             escalation=escalation,
-            files=LocalFileStore(tmp_path / "files"),
+            files=files or LocalFileStore(tmp_path / "files"),
             webhook=webhook,
             token=LOCAL_BOT_TOKEN,
             # The local server enforces no limits here; tests/sender checks the spacing.
