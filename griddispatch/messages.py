@@ -66,10 +66,14 @@ def _reject_nul(value: Any, where: str) -> None:
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
+
+class _Inbound(_Message):
+    """A message from outside, checked whole before its fields are validated."""
+
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
-        """Refuse NUL characters, which PostgreSQL cannot store in a text column."""
+        """Reject NUL characters, which PostgreSQL cannot store in a text column."""
         _reject_nul(data, "")
         return data
 
@@ -91,7 +95,7 @@ class Target(_Message):
     code: Annotated[str, Field(min_length=1, max_length=40)]
 
 
-class DirectiveMessage(_Message):
+class DirectiveMessage(_Inbound):
     """A directive (指令) from the command centre, on `gd.directive.issue`."""
 
     message_id: Annotated[str, Field(min_length=1, max_length=100)]
@@ -176,7 +180,7 @@ MessageId = Annotated[str, Field(min_length=1, max_length=100)]
 DedupKey = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class LeadMessage(_Message):
+class LeadMessage(_Inbound):
     """A risk lead (线索) from a monitoring source, on `gd.lead.<source>`.
 
     `dedup_key` identifies the lead within its source; when absent, the
@@ -214,7 +218,7 @@ class LeadUpdateAction(StrEnum):
     RESOLVE = "resolve"  # the condition cleared at the source: the open task is cancelled
 
 
-class LeadUpdateMessage(_Message):
+class LeadUpdateMessage(_Inbound):
     """A change a source reports about its lead `dedup_key`, on `gd.lead.<source>`."""
 
     message_id: MessageId
