@@ -137,6 +137,9 @@ class NatsServer:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
             preexec_fn=_stop_with_parent,
+            # A session of its own keeps a terminal's Ctrl-C from reaching the server,
+            # so the components that use it stop first and the owner stops it last.
+            start_new_session=True,
         )
         log.info(
             "nats-server starting pid=%s port=%s store=%s",

@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(command(settings, args, _))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of the output went away (`griddispatch tasks | head`): not an error.
+        # Point stdout at /dev/null so the flush at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (GridDispatchError, pydantic.ValidationError) as exc:
         print(_("Error: {message}", message=exc), file=sys.stderr)
         return EXIT_ERROR
