@@ -5,10 +5,12 @@ loads this module only for them.
 """
 
 import argparse
+from http import HTTPStatus
 
 import aiohttp
 
 from bots.local_api.client import LocalBotApiControl
+from bots.local_api.errors import ControlError
 from dispatcher.cli.commands import database
 from dispatcher.up import run_component, run_up
 from griddispatch.errors import InfrastructureError, NotFoundError
@@ -64,6 +66,13 @@ async def tap_button(settings: Settings, args: argparse.Namespace, _: Translator
             await control.tap(user_id, args.message_id, button_text=args.button)
     except aiohttp.ClientError as exc:
         raise _unreachable(settings, exc) from exc
+    except ControlError as exc:
+        if exc.status != HTTPStatus.NOT_FOUND:
+            raise
+        raise NotFoundError(
+            f"{exc.message}; run `griddispatch chat show {args.inspector}` to see the "
+            "message ids and their buttons"
+        ) from exc
     print(_("Tapped {button}.", button=args.button))
     return 0
 

@@ -110,6 +110,11 @@ def test_up_runs_loop_and_stops_on_ctrl_c(
     assert "春季专项检查" in chat.stdout
     assert "[签收] [无法执行]" in chat.stdout
 
+    missing = _run(environment, "chat", "tap", "JG0010", "999999", "签收")
+    assert missing.returncode != 0
+    assert "griddispatch chat show JG0010" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
     api_url = f"http://127.0.0.1:{environment['GRIDDISPATCH_API_PORT']}/api/v1/healthz"
     with urllib.request.urlopen(api_url, timeout=10) as health:
         assert json.load(health) == {"status": "ok"}
