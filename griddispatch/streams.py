@@ -93,7 +93,7 @@ REPLICAS_SETTING = "GRIDDISPATCH_STREAM_REPLICAS"
 REPLICA_ERROR_CODES = frozenset({10074, 10005, 10023})
 
 
-# Errors a JetStream cluster answers while it elects stream leaders.
+# Errors a JetStream cluster returns while it elects stream leaders.
 TRANSIENT_STREAM_ERRORS = (TimeoutError, ServiceUnavailableError, NoStreamResponseError)
 STREAM_PATIENCE_S = 60.0
 STREAM_RETRY_FIRST_S = 0.5
@@ -126,9 +126,9 @@ async def _ensure_stream_patiently(
 ) -> None:
     """Ensure one stream, retrying while JetStream is unavailable, for up to `patience_s`.
 
-    A cluster that lost a node answers timeouts or "temporarily unavailable" until
-    its streams have elected leaders again; a component starting then waits rather
-    than exits.
+    A cluster that lost a node returns timeouts or "temporarily unavailable" until
+    its streams have elected leaders again. A component starting then waits, so it
+    does not exit.
     """
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + patience_s
@@ -160,7 +160,7 @@ async def ensure_streams(
 
     Without `replicas`, the count comes from GRIDDISPATCH_STREAM_REPLICAS
     (default 1). A count the server cannot place raises ConfigurationError
-    naming that setting. While JetStream answers that it is unavailable (a
+    naming that setting. While JetStream reports that it is unavailable (a
     cluster electing leaders), it retries with back-off for up to `patience_s`.
     """
     count = Settings().stream_replicas if replicas is None else replicas

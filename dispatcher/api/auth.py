@@ -87,7 +87,7 @@ def county_of(request: web.Request) -> str | None:
 
 
 def require_all_counties(request: web.Request, reason: str) -> None:
-    """Raise 403 when the token is limited to one county; `reason` says why that is not enough."""
+    """Raise 403 when the token is limited to one county; `reason` explains why."""
     county = county_of(request)
     if county is not None:
         raise ApiError(

@@ -220,7 +220,7 @@ async def _area_division(request: web.Request, division_code: str | None) -> str
 
 
 async def divisions(request: web.Request) -> web.StreamResponse:
-    """List divisions by code; a county-limited token sees its county and below."""
+    """List divisions by code. A county-limited token gets its county and the divisions below."""
     query = parse_query(request, DivisionQuery)
     if query.parent is not None:
         await check_division(context_of(request).db, query.parent, county_of(request))

@@ -183,7 +183,7 @@ def _find_nul(value: Any, location: str) -> str | None:
 
 
 def reject_nul(data: Any) -> None:
-    """Raise ApiError 422 naming the field of decoded input that holds a NUL character."""
+    """Raise ApiError 422 naming the field of decoded input that contains a NUL character."""
     location = _find_nul(data, "")
     if location is not None:
         raise ApiError(

@@ -57,8 +57,8 @@ def _me(user: SignedIn) -> dict[str, object]:
 
 async def login(request: web.Request) -> web.StreamResponse:
     """Check a user name and password and open a session."""
-    # TODO: no lockout or rate limit on failed sign-ins yet, so guessing is limited
-    # only by the scrypt cost; the console belongs behind the centre's network.
+    # TODO: no lockout or rate limit on failed sign-ins yet, so only the scrypt cost
+    # slows password guessing. Serve the console inside the centre's network.
     context = context_of(request)
     body = await parse_body(request, LoginRequest)
     user = await check_credentials(context.db, body.username, body.password)

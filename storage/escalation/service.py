@@ -94,7 +94,7 @@ async def _claim_due(session: AsyncSession, now: datetime, limit: int) -> list[T
     """
     dialect = session.bind.dialect.name if session.bind is not None else ""
     tasks = list(await session.scalars(due_tasks_query(now, limit, dialect)))
-    # The session holds nothing else yet, so clearing it detaches exactly these tasks.
+    # The session contains nothing else yet, so clearing it detaches exactly these tasks.
     session.expunge_all()
     return tasks
 

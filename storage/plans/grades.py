@@ -32,7 +32,7 @@ FAILED_SAMPLE_VERDICTS = ("exceeds", "banned")
 
 
 class GradeSource(StrEnum):
-    """What changed a grade, as the trail records it."""
+    """The cause of a grade change, as the trail records it."""
 
     HAND = "hand"
     IMPORT = "import"
