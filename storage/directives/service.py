@@ -23,7 +23,7 @@ from storage.escalation.policy import Escalation
 from storage.registry import queries
 from storage.registry.models import Division, Inspector
 from storage.tasks.models import Task
-from storage.tasks.service import Actor, NewTask, create_task, notify, record_event
+from storage.tasks.service import Actor, NewTask, create_tasks, notify, record_event
 from storage.tasks.states import TaskAction, is_open, next_state
 
 log = logging.getLogger(__name__)
@@ -112,10 +112,7 @@ async def accept_directive(
     """
     try:
         async with db.transaction() as session:
-            existing = await _existing(session, message.message_id)
-            if existing is not None:
-                return existing
-            return await _create(session, message, escalation=escalation, now=now)
+            return await accept_directive_in(session, message, escalation=escalation, now=now)
     except IntegrityError:
         log.info("directive already stored by a concurrent consumer message=%s", message.message_id)
         async with db.reading() as session:
@@ -123,6 +120,20 @@ async def accept_directive(
         if existing is None:
             raise
         return existing
+
+
+async def accept_directive_in(
+    session: AsyncSession, message: DirectiveMessage, *, escalation: Escalation, now: datetime
+) -> Accepted:
+    """Do what `accept_directive` does, in the caller's transaction.
+
+    A unique-key conflict with a concurrent consumer surfaces as IntegrityError
+    when the caller flushes or commits.
+    """
+    existing = await _existing(session, message.message_id)
+    if existing is not None:
+        return existing
+    return await _create(session, message, escalation=escalation, now=now)
 
 
 async def _create(
@@ -146,9 +157,8 @@ async def _create(
     session.add(directive)
     await session.flush()
 
-    task_ids = []
-    for inspector in inspectors:
-        spec = NewTask(
+    specs = [
+        NewTask(
             kind="directive",
             inspector_id=inspector.id,
             title=message.title,
@@ -160,8 +170,10 @@ async def _create(
             assignment=message.assignment.value,
             directive_id=directive.id,
         )
-        task = await create_task(session, spec, escalation=escalation, now=now)
-        task_ids.append(task.id)
+        for inspector in inspectors
+    ]
+    tasks = await create_tasks(session, specs, escalation=escalation, now=now)
+    task_ids = [task.id for task in tasks]
     log.info(
         "directive accepted directive=%s message=%s tasks=%d",
         directive.id,
