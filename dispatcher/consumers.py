@@ -3,6 +3,12 @@
 Messages are settled by hand as `griddispatch.settle` describes: accepted
 ones are acked, invalid ones and those naming unknown targets are
 dead-lettered, and database failures are retried with a delay.
+
+The subscribers pass messages to a `dispatcher.batching.Batcher`. A batch
+of several is stored in one transaction, each message as its own step in
+arrival order, and acked after the commit. If any step fails, the
+transaction is rolled back and the batch is handled again one message at a
+time, so that only the failing message is retried or dead-lettered.
 """
 
 import json
@@ -15,7 +21,9 @@ import pydantic
 from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from dispatcher.batching import Batcher
 from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.errors import GridDispatchError, InfrastructureError
@@ -28,10 +36,10 @@ from griddispatch.settle import (
     stream_sequence,
 )
 from storage.db import Database
-from storage.directives.service import Accepted, accept_directive
+from storage.directives.service import Accepted, accept_directive, accept_directive_in
 from storage.escalation.policy import Escalation
-from storage.leads.service import accept_lead
-from storage.leads.updates import update_lead
+from storage.leads.service import accept_lead, accept_lead_in
+from storage.leads.updates import update_lead, update_lead_in
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +118,84 @@ async def process(
         return
 
     await message.ack()
+    _log_processed(consumer, accepted)
+
+
+Step = Callable[[AsyncSession], Awaitable[Accepted]]
+
+
+@dataclass(frozen=True)
+class Handling:
+    """How a consumer's messages are stored: alone, or as a step of a shared transaction.
+
+    `prepare` parses a message and returns its step, or raises RejectedMessage.
+    """
+
+    consumer: str
+    alone: Callable[[NatsMessage], Awaitable[Accepted]]
+    prepare: Callable[[NatsMessage], Step]
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """A message a subscriber took, and how to store it."""
+
+    message: NatsMessage
+    handling: Handling
+
+
+async def process_batch(context: DispatchContext, batch: list[Consumed]) -> None:
+    """Store a batch in one transaction and ack it, or fall back to one message at a time."""
+    if len(batch) == 1:
+        await _process_alone(context, batch[0])
+        return
+
+    steps = await _prepare_steps(context, batch)
+    if not steps:
+        return
+
+    try:
+        async with context.db.transaction() as session:
+            outcomes = [await step(session) for _, step in steps]
+    except Exception as exc:
+        log.warning(
+            "batch rolled back, storing its %d messages one at a time error=%r", len(steps), exc
+        )
+        for consumed, _ in steps:
+            await _process_alone(context, consumed)
+        return
+
+    for (consumed, _), accepted in zip(steps, outcomes, strict=True):
+        await consumed.message.ack()
+        _log_processed(consumed.handling.consumer, accepted)
+    log.debug("batch stored messages=%d", len(steps))
+
+
+async def _process_alone(context: DispatchContext, consumed: Consumed) -> None:
+    handling = consumed.handling
+    await process(context, consumed.message, consumer=handling.consumer, handle=handling.alone)
+
+
+async def _prepare_steps(
+    context: DispatchContext, batch: list[Consumed]
+) -> list[tuple[Consumed, Step]]:
+    """Parse each message of a batch into its step; dead-letter those that do not parse."""
+    steps = []
+    for consumed in batch:
+        try:
+            steps.append((consumed, consumed.handling.prepare(consumed.message)))
+        except RejectedMessage as exc:
+            await dead_letter(
+                context.js,
+                consumed.message,
+                consumer=consumed.handling.consumer,
+                reason=str(exc),
+                now=context.clock.now(),
+            )
+    return steps
+
+
+def _log_processed(consumer: str, accepted: Accepted) -> None:
     log.debug(
         "message processed consumer=%s record=%s created=%s tasks=%d",
         consumer,
@@ -119,29 +205,84 @@ async def process(
     )
 
 
-def register(broker: NatsBroker, context: DispatchContext) -> None:
-    """Attach the directive and lead consumers to `broker`."""
+def _parse_lead(message: NatsMessage) -> LeadMessage | LeadUpdateMessage:
+    """Parse a lead message and check that its body names the source its subject names."""
+    parsed: LeadMessage | LeadUpdateMessage = _parse(_lead_model(message), message)
+    source = message.raw_message.subject.removeprefix(subjects.LEAD_PREFIX + ".")
+    if parsed.source != source:
+        raise RejectedMessage(
+            f"source {parsed.source!r} in the body differs from subject {source!r}"
+        )
+    return parsed
 
-    async def accept_directive_message(message: NatsMessage) -> Accepted:
+
+def directive_handling(context: DispatchContext) -> Handling:
+    """Return how directive messages are stored."""
+
+    async def alone(message: NatsMessage) -> Accepted:
         parsed: DirectiveMessage = _parse(DirectiveMessage, message)
         return await accept_directive(
             context.db, parsed, escalation=context.escalation, now=context.clock.now()
         )
 
-    async def accept_lead_message(message: NatsMessage) -> Accepted:
-        parsed: LeadMessage | LeadUpdateMessage = _parse(_lead_model(message), message)
-        source = message.raw_message.subject.removeprefix(subjects.LEAD_PREFIX + ".")
-        if parsed.source != source:
-            raise RejectedMessage(
-                f"source {parsed.source!r} in the body differs from subject {source!r}"
+    def prepare(message: NatsMessage) -> Step:
+        parsed: DirectiveMessage = _parse(DirectiveMessage, message)
+
+        async def step(session: AsyncSession) -> Accepted:
+            return await accept_directive_in(
+                session, parsed, escalation=context.escalation, now=context.clock.now()
             )
+
+        return step
+
+    return Handling(consumer=subjects.DIRECTIVE_CONSUMER, alone=alone, prepare=prepare)
+
+
+def lead_handling(context: DispatchContext) -> Handling:
+    """Return how lead messages, new leads and updates of them, are stored."""
+
+    async def alone(message: NatsMessage) -> Accepted:
+        parsed = _parse_lead(message)
+        now = context.clock.now()
         if isinstance(parsed, LeadUpdateMessage):
-            return await update_lead(
-                context.db, parsed, escalation=context.escalation, now=context.clock.now()
+            return await update_lead(context.db, parsed, escalation=context.escalation, now=now)
+        return await accept_lead(context.db, parsed, escalation=context.escalation, now=now)
+
+    def prepare(message: NatsMessage) -> Step:
+        parsed = _parse_lead(message)
+
+        async def step(session: AsyncSession) -> Accepted:
+            now = context.clock.now()
+            if isinstance(parsed, LeadUpdateMessage):
+                return await update_lead_in(session, parsed, escalation=context.escalation, now=now)
+            return await accept_lead_in(
+                session,
+                parsed,
+                cache_key=context.db.url,
+                escalation=context.escalation,
+                now=now,
             )
-        return await accept_lead(
-            context.db, parsed, escalation=context.escalation, now=context.clock.now()
-        )
+
+        return step
+
+    return Handling(consumer=subjects.LEAD_CONSUMER, alone=alone, prepare=prepare)
+
+
+def register(
+    broker: NatsBroker, context: DispatchContext, *, max_batch: int = 1
+) -> Batcher[Consumed]:
+    """Attach the directive and lead consumers to `broker` and return their batcher.
+
+    The caller starts the batcher before the broker and stops it after the
+    subscribers, so that the messages they handed over are stored and acked.
+    """
+    directives = directive_handling(context)
+    leads = lead_handling(context)
+
+    async def handle(batch: list[Consumed]) -> None:
+        await process_batch(context, batch)
+
+    batcher: Batcher[Consumed] = Batcher(handle, max_batch=max_batch, name="dispatcher")
 
     @durable_subscriber(
         broker,
@@ -152,9 +293,7 @@ def register(broker: NatsBroker, context: DispatchContext) -> None:
         description="Directives from the command centre; each becomes one task per inspector.",
     )
     async def on_directive(message: NatsMessage) -> None:
-        await process(
-            context, message, consumer=subjects.DIRECTIVE_CONSUMER, handle=accept_directive_message
-        )
+        await batcher.put(Consumed(message, directives))
 
     @durable_subscriber(
         broker,
@@ -165,4 +304,6 @@ def register(broker: NatsBroker, context: DispatchContext) -> None:
         description="Risk leads from monitoring hooks, de-duplicated per source.",
     )
     async def on_lead(message: NatsMessage) -> None:
-        await process(context, message, consumer=subjects.LEAD_CONSUMER, handle=accept_lead_message)
+        await batcher.put(Consumed(message, leads))
+
+    return batcher

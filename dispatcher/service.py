@@ -2,10 +2,12 @@
 
 import logging
 
-from dispatcher.consumers import DispatchContext, register
+from dispatcher.batching import Batcher
+from dispatcher.consumers import Consumed, DispatchContext, register
 from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.nats_connection import build_broker
+from griddispatch.settings import DEFAULT_DISPATCH_BATCH
 from griddispatch.streams import ensure_consumer, ensure_streams
 from storage.db import Database
 from storage.escalation.policy import Escalation
@@ -17,12 +19,20 @@ class DispatcherService:
     """Consumes `gd.directive.issue` and `gd.lead.*` until stopped."""
 
     def __init__(
-        self, *, nats_url: str, db: Database, escalation: Escalation, clock: Clock
+        self,
+        *,
+        nats_url: str,
+        db: Database,
+        escalation: Escalation,
+        clock: Clock,
+        max_batch: int = DEFAULT_DISPATCH_BATCH,
     ) -> None:
         self._nats_url = nats_url
         self._db = db
         self._escalation = escalation
         self._clock = clock
+        self._max_batch = max_batch
+        self._batcher: Batcher[Consumed] | None = None
         self.broker = build_broker(nats_url, "griddispatch-dispatcher")
 
     async def start(self) -> None:
@@ -37,14 +47,23 @@ class DispatcherService:
             await ensure_consumer(
                 js, stream=subjects.INBOUND_STREAM, durable=durable, filter_subject=subject
             )
-        register(
+        self._batcher = register(
             self.broker,
             DispatchContext(db=self._db, js=js, escalation=self._escalation, clock=self._clock),
+            max_batch=self._max_batch,
         )
+        self._batcher.start()
         await self.broker.start()
-        log.info("dispatcher started")
+        log.info("dispatcher started max_batch=%d", self._max_batch)
 
     async def stop(self) -> None:
-        """Stop consuming; messages in flight are redelivered to the next consumer."""
+        """Stop fetching, store what was fetched, then disconnect.
+
+        Messages fetched but not stored in time are redelivered to the next consumer.
+        """
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()
+        if self._batcher is not None:
+            await self._batcher.stop()
         await self.broker.stop()
         log.info("dispatcher stopped")

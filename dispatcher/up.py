@@ -171,7 +171,13 @@ def build_component(
             configure=[add_hook_routes, add_console_routes],
         )
     if name == "dispatcher":
-        return DispatcherService(nats_url=nats_url, db=db, escalation=escalation, clock=clock)
+        return DispatcherService(
+            nats_url=nats_url,
+            db=db,
+            escalation=escalation,
+            clock=clock,
+            max_batch=settings.dispatch_batch,
+        )
     if name == "worker":
         return WorkerService(
             nats_url=nats_url,

@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_NATS_PORT = 14222
 DEFAULT_BOT_API_PORT = 18081
 DEFAULT_HTTP_PORT = 18080
+DEFAULT_DISPATCH_BATCH = 50
+MAX_DISPATCH_BATCH = 500
 
 
 class Settings(BaseSettings):
@@ -140,6 +142,13 @@ class Settings(BaseSettings):
     )
     callback_timeout_s: float = Field(
         default=10.0, gt=0, description="Seconds one callback request may take."
+    )
+    dispatch_batch: int = Field(
+        default=DEFAULT_DISPATCH_BATCH,
+        ge=1,
+        le=MAX_DISPATCH_BATCH,
+        description="Most directives and leads a dispatcher stores in one transaction; "
+        "1 stores each alone.",
     )
     callback_interval_s: float = Field(
         default=10.0, gt=0, description="Seconds between the worker's callback delivery runs."

@@ -74,18 +74,8 @@ async def accept_lead(
     key = dedup_key_of(message)
     try:
         async with db.transaction() as session:
-            existing, episode = await _existing(session, message, key)
-            if existing is not None:
-                return existing
-            route = await route_lead(session, message, cache_key=db.url)
-            if route.subject is not None:
-                open_task = await open_task_about(session, message.source, route.subject.id)
-                if open_task is not None:
-                    task, primary = open_task
-                    lead = _new_lead(message, key, episode, route, now=now)
-                    return await fold_lead(session, lead, task, primary, now=now)
-            return await _create(
-                session, message, key, episode=episode, route=route, escalation=escalation, now=now
+            return await accept_lead_in(
+                session, message, cache_key=db.url, escalation=escalation, now=now
             )
     except IntegrityError:
         log.info(
@@ -96,6 +86,36 @@ async def accept_lead(
         if existing is None:
             raise
         return existing
+
+
+async def accept_lead_in(
+    session: AsyncSession,
+    message: LeadMessage,
+    *,
+    cache_key: str,
+    escalation: Escalation,
+    now: datetime,
+) -> Accepted:
+    """Do what `accept_lead` does, in the caller's transaction.
+
+    `cache_key` names the database for the cache of grid boundaries. A
+    unique-key conflict with a concurrent consumer surfaces as IntegrityError
+    when the caller flushes or commits.
+    """
+    key = dedup_key_of(message)
+    existing, episode = await _existing(session, message, key)
+    if existing is not None:
+        return existing
+    route = await route_lead(session, message, cache_key=cache_key)
+    if route.subject is not None:
+        open_task = await open_task_about(session, message.source, route.subject.id)
+        if open_task is not None:
+            task, primary = open_task
+            lead = _new_lead(message, key, episode, route, now=now)
+            return await fold_lead(session, lead, task, primary, now=now)
+    return await _create(
+        session, message, key, episode=episode, route=route, escalation=escalation, now=now
+    )
 
 
 def _new_lead(message: LeadMessage, key: str, episode: int, route: Route, *, now: datetime) -> Lead:

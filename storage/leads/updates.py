@@ -38,37 +38,44 @@ async def update_lead(
     changes nothing, so a resolve for an alert never seen firing creates nothing.
     """
     async with db.transaction() as session:
-        lead = await session.scalar(
-            select(Lead)
-            .where(
-                Lead.source == message.source,
-                Lead.dedup_key == message.dedup_key,
-                Lead.resolved_at.is_(None),
-            )
-            .order_by(Lead.episode.desc())
-            .limit(1)
+        return await update_lead_in(session, message, escalation=escalation, now=now)
+
+
+async def update_lead_in(
+    session: AsyncSession, message: LeadUpdateMessage, *, escalation: Escalation, now: datetime
+) -> Accepted:
+    """Do what `update_lead` does, in the caller's transaction."""
+    lead = await session.scalar(
+        select(Lead)
+        .where(
+            Lead.source == message.source,
+            Lead.dedup_key == message.dedup_key,
+            Lead.resolved_at.is_(None),
         )
-        if lead is None:
-            log.info(
-                "update for no open lead ignored source=%s key=%s action=%s",
-                message.source,
-                message.dedup_key,
-                message.action.value,
-            )
-            return Accepted(record_id=0, task_ids=[], created=False)
-        task = await session.scalar(
-            select(Task).where(Task.lead_id == (lead.folded_into_id or lead.id)).with_for_update()
+        .order_by(Lead.episode.desc())
+        .limit(1)
+    )
+    if lead is None:
+        log.info(
+            "update for no open lead ignored source=%s key=%s action=%s",
+            message.source,
+            message.dedup_key,
+            message.action.value,
         )
-        if message.action is LeadUpdateAction.ACKNOWLEDGE:
-            await _acknowledge(session, lead, task, message, escalation=escalation, now=now)
-        else:
-            await _resolve(session, lead, task, message, escalation=escalation, now=now)
-        return Accepted(
-            record_id=lead.id,
-            task_ids=[task.id] if task else [],
-            created=False,
-            routing=lead.routing,
-        )
+        return Accepted(record_id=0, task_ids=[], created=False)
+    task = await session.scalar(
+        select(Task).where(Task.lead_id == (lead.folded_into_id or lead.id)).with_for_update()
+    )
+    if message.action is LeadUpdateAction.ACKNOWLEDGE:
+        await _acknowledge(session, lead, task, message, escalation=escalation, now=now)
+    else:
+        await _resolve(session, lead, task, message, escalation=escalation, now=now)
+    return Accepted(
+        record_id=lead.id,
+        task_ids=[task.id] if task else [],
+        created=False,
+        routing=lead.routing,
+    )
 
 
 def _detail(lead: Lead, message: LeadUpdateMessage) -> dict[str, Any]:

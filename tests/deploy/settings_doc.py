@@ -57,6 +57,7 @@ USED_BY: dict[str, str] = {
     "callback_backoff_s": "worker",
     "callback_timeout_s": "worker",
     "callback_interval_s": "worker",
+    "dispatch_batch": "dispatcher",
     "limits_dir": "api",
     "plan_dir": "worker",
     "plan_cron": "worker",

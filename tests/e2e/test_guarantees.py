@@ -77,17 +77,6 @@ async def test_same_lead_twice_gives_one_task(loop: Loop) -> None:
     await loop.chats.assert_no_unexpected([user_id])
 
 
-async def _dead_letters(loop: Loop) -> list[dict[str, Any]]:
-    subscription = await loop.js.pull_subscribe(
-        subjects.DEAD_LETTER_ANY, stream=subjects.DEAD_LETTER_STREAM
-    )
-    try:
-        messages = await subscription.fetch(10, timeout=2)
-    finally:
-        await subscription.unsubscribe()
-    return [json.loads(message.data) for message in messages]
-
-
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
@@ -119,7 +108,7 @@ async def test_malformed_directive_is_dead_lettered(
 
     tasks = await loop.tasks_of_directive("after-bad", 1)
     assert tasks[0].inspector_id == inspector.id
-    letters = await _dead_letters(loop)
+    letters = await loop.dead_letters()
     assert len(letters) == 1
     assert letters[0]["subject"] == subjects.DIRECTIVE_ISSUE
     assert reason in letters[0]["reason"]

@@ -23,6 +23,7 @@ from bots.local_api.client import LocalBotApiControl
 from bots.local_api.server import LocalBotApiServer
 from dispatcher.service import DispatcherService
 from dispatcher.setup import load_example_registry
+from griddispatch import subjects
 from griddispatch.clock import ManualClock
 from griddispatch.nats_connection import connect
 from griddispatch.nats_server import NatsServer, free_port
@@ -119,6 +120,17 @@ class Loop:
                 select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id)
             )
             return [event.kind for event in events]
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        """Return the dead letters stored so far, at most ten, oldest first."""
+        subscription = await self.js.pull_subscribe(
+            subjects.DEAD_LETTER_ANY, stream=subjects.DEAD_LETTER_STREAM
+        )
+        try:
+            messages = await subscription.fetch(10, timeout=2)
+        finally:
+            await subscription.unsubscribe()
+        return [json.loads(message.data) for message in messages]
 
     async def stream_count(self, stream: str) -> int:
         """Return how many messages a stream holds."""
