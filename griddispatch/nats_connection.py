@@ -27,6 +27,20 @@ async def _on_reconnected() -> None:
     log.info("nats reconnected")
 
 
+def nats_servers(url: str) -> list[str]:
+    """Split a comma-separated list of NATS server URLs, so a client can start from any of them.
+
+    Raises ValueError naming the value when it holds no URL.
+    """
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError(
+            f"NATS URL {url!r} names no server; write nats://host:port, or several separated "
+            "by commas"
+        )
+    return servers
+
+
 def connection_options(name: str) -> dict[str, object]:
     """Return nats-py connect options: endless reconnects, logged, with a client name."""
     return {
@@ -49,7 +63,7 @@ async def connect(url: str, *, name: str, reconnect: bool = True) -> Client:
     options = connection_options(name)
     if not reconnect:
         options.update(allow_reconnect=False, max_reconnect_attempts=0, error_cb=_quiet_error)
-    client = await nats.connect(url, **options)
+    client = await nats.connect(nats_servers(url), **options)
     log.info("nats connected component=%s url=%s", name, url)
     return client
 
@@ -57,7 +71,7 @@ async def connect(url: str, *, name: str, reconnect: bool = True) -> Client:
 def build_broker(nats_url: str, name: str) -> NatsBroker:
     """Create a FastStream NATS broker with logged, endless reconnects."""
     return NatsBroker(
-        nats_url,
+        nats_servers(nats_url),
         name=name,
         connect_timeout=CONNECT_TIMEOUT_S,
         max_reconnect_attempts=-1,

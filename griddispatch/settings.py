@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     )
     nats_url: str | None = Field(
         default=None,
-        description="External NATS server URL; empty means start an embedded nats-server.",
+        description="External NATS server URL, or several separated by commas (the nodes of a "
+        "cluster); empty means start an embedded nats-server.",
     )
     nats_port: int = Field(
         default=DEFAULT_NATS_PORT,
