@@ -17,11 +17,18 @@ def enqueue(
     session: AsyncSession, *, subject: str, msg_id: str, payload: dict[str, Any], now: datetime
 ) -> OutboxMessage:
     """Add a message to the outbox inside the caller's transaction."""
-    message = OutboxMessage(
-        subject=subject, msg_id=msg_id, payload=payload, created_at=now, attempts=0
-    )
+    message = outbox_message(subject=subject, msg_id=msg_id, payload=payload, now=now)
     session.add(message)
     return message
+
+
+def outbox_message(
+    *, subject: str, msg_id: str, payload: dict[str, Any], now: datetime
+) -> OutboxMessage:
+    """Build an outbox message for the caller to add to its session."""
+    return OutboxMessage(
+        subject=subject, msg_id=msg_id, payload=payload, created_at=now, attempts=0
+    )
 
 
 async def fetch_unpublished(db: Database, *, limit: int) -> list[OutboxMessage]:

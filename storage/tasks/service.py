@@ -17,10 +17,12 @@ from griddispatch import subjects
 from griddispatch.deadlines import parse_deadline
 from griddispatch.errors import NotFoundError, PermissionDeniedError, ValidationError
 from griddispatch.messages import Notification, NotificationKind, TaskEventMessage
+from storage.bulk import assign_ids
 from storage.db import Database
 from storage.escalation.plan import replan
 from storage.escalation.policy import Escalation
-from storage.outbox.service import enqueue
+from storage.outbox.models import OutboxMessage
+from storage.outbox.service import enqueue, outbox_message
 from storage.registry.models import Inspector
 from storage.registry.queries import grid_inspectors, grid_leader_of
 from storage.tasks.deadlines import set_deadlines
@@ -86,26 +88,29 @@ async def record_events(
         )
         for task, detail in entries
     ]
+    await assign_ids(session, TaskEvent, events)
     session.add_all(events)
     await session.flush()
 
-    for event in events:
-        message = TaskEventMessage(
-            event_id=event.id,
-            task_id=event.task_id,
-            kind=kind,
-            state=event.state,
-            actor=actor.label,
-            at=now,
-            detail=event.detail,
-        )
-        enqueue(
-            session,
+    messages = [
+        outbox_message(
             subject=subjects.task_event_subject(kind),
             msg_id=f"event-{event.id}",
-            payload=message.model_dump(mode="json"),
+            payload=TaskEventMessage(
+                event_id=event.id,
+                task_id=event.task_id,
+                kind=kind,
+                state=event.state,
+                actor=actor.label,
+                at=now,
+                detail=event.detail,
+            ).model_dump(mode="json"),
             now=now,
         )
+        for event in events
+    ]
+    await assign_ids(session, OutboxMessage, messages)
+    session.add_all(messages)
     return events
 
 
@@ -184,6 +189,7 @@ async def create_tasks(
     """
     built = [_new_task(spec, escalation=escalation, now=now) for spec in specs]
     tasks = [task for task, _ in built]
+    await assign_ids(session, Task, tasks)
     session.add_all(tasks)
     await session.flush()
 
@@ -193,14 +199,14 @@ async def create_tasks(
     ]
     await record_events(session, entries, kind="created", actor=SYSTEM, now=now)
 
+    notifications = [
+        _notification_message(task, inspector_id=spec.inspector_id, now=now)
+        for task, spec in zip(tasks, specs, strict=True)
+    ]
+    await assign_ids(session, OutboxMessage, notifications)
+    session.add_all(notifications)
+
     for (task, provisional), spec in zip(built, specs, strict=True):
-        notify(
-            session,
-            task,
-            inspector_id=spec.inspector_id,
-            kind=NotificationKind.TASK_ASSIGNED,
-            now=now,
-        )
         log.info(
             "task created task=%s inspector=%s directive=%s lead=%s policy=%s provisional=%s",
             task.id,
@@ -211,6 +217,19 @@ async def create_tasks(
             provisional,
         )
     return tasks
+
+
+def _notification_message(task: Task, *, inspector_id: int, now: datetime) -> OutboxMessage:
+    """Build the outbox message that tells an inspector about a task assigned to them."""
+    notification = task_notification(
+        task, inspector_id=inspector_id, kind=NotificationKind.TASK_ASSIGNED
+    )
+    return outbox_message(
+        subject=subjects.notify_subject(inspector_id),
+        msg_id=notification.notification_id,
+        payload=notification.model_dump(mode="json"),
+        now=now,
+    )
 
 
 def _new_task(spec: NewTask, *, escalation: Escalation, now: datetime) -> tuple[Task, bool]:
