@@ -3,27 +3,12 @@
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.messages import LeadSubjectRef
 from storage.registry.models import Subject
-
-# Spellings of one legal form that registries and monitoring systems mix up.
-_SUFFIX_VARIANTS = (("有限责任公司", "有限公司"),)
-
-
-def normalize_name(name: str) -> str:
-    """Return the form in which two spellings of a name compare equal.
-
-    It turns full-width characters into their ASCII forms (NFKC), removes all
-    whitespace, writes 有限责任公司 as 有限公司 and folds case, so that
-    "东胜区益农农业科技有限责任公司" and "东胜区益农 农业科技有限公司" match.
-    """
-    text = "".join(unicodedata.normalize("NFKC", name).split())
-    for variant, canonical in _SUFFIX_VARIANTS:
-        text = text.replace(variant, canonical)
-    return text.casefold()
+from storage.registry.names import normalize_name
 
 
 def normalize_code(code: str) -> str:
@@ -70,17 +55,18 @@ async def match_subject(session: AsyncSession, ref: LeadSubjectRef) -> SubjectMa
 
 async def _subject_by_name(session: AsyncSession, name: str) -> tuple[Subject | None, str]:
     """Return the one subject whose name matches `name`, or None and the reason."""
-    exact = list(await session.scalars(select(Subject).where(Subject.name == name).limit(2)))
+    key = normalize_name(name)
+    same_key = select(Subject).where(Subject.name_key == key)
+    # An exact match has the same key, so the name_key index serves this lookup too,
+    # where `name` alone has no index.
+    exact = list(await session.scalars(same_key.where(Subject.name == name).limit(2)))
     if len(exact) == 1:
         return exact[0], ""
 
-    # TODO: this reads every subject's name; index a normalised name column before the
-    # registry grows past a city (tens of thousands of subjects).
-    key = normalize_name(name)
-    rows = (await session.execute(select(Subject.id, Subject.name))).all()
-    matches = [subject_id for subject_id, registered in rows if normalize_name(registered) == key]
+    matches = list(await session.scalars(same_key.limit(2)))
     if not matches:
         return None, f"no subject named {name!r}"
     if len(matches) > 1:
-        return None, f"{len(matches)} subjects are named {name!r}; name it by credit code"
-    return await session.get(Subject, matches[0]), ""
+        count = await session.scalar(select(func.count()).where(Subject.name_key == key))
+        return None, f"{count} subjects are named {name!r}; name it by credit code"
+    return matches[0], ""

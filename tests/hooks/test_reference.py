@@ -8,8 +8,8 @@ from dispatcher.setup import load_example_registry
 from griddispatch.errors import ValidationError
 from storage.db import Database
 from storage.labs.limits import LimitTables, to_mg_per_kg
-from storage.leads.matching import normalize_name
 from storage.leads.places import division_in_address
+from storage.registry.names import normalize_name
 
 TABLES = LimitTables.load()
 BEFORE_2026_BANS = date(2026, 3, 2)
