@@ -6,7 +6,7 @@ from dispatcher.batching import Batcher
 from dispatcher.consumers import Consumed, DispatchContext, register
 from griddispatch import subjects
 from griddispatch.clock import Clock
-from griddispatch.nats_connection import build_broker
+from griddispatch.nats_connection import build_broker, connected_server
 from griddispatch.settings import DEFAULT_DISPATCH_BATCH
 from griddispatch.streams import ensure_consumer, ensure_streams
 from storage.db import Database
@@ -38,6 +38,8 @@ class DispatcherService:
     async def start(self) -> None:
         """Connect, make sure streams and consumers exist, and start consuming."""
         await self.broker.connect()
+        server = connected_server(self.broker.connection)
+        log.info("nats connected component=dispatcher server=%s", server)
         js = self.broker.connection.jetstream()
         await ensure_streams(js)
         for durable, subject in (

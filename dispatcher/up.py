@@ -28,6 +28,7 @@ from dispatcher.service import DispatcherService
 from dispatcher.setup import escalation_from, load_example_registry
 from griddispatch.clock import SystemClock
 from griddispatch.errors import ConfigurationError
+from griddispatch.nats_connection import server_addresses
 from griddispatch.nats_server import NatsServer, port_is_free
 from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
 from storage.db import Database
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 async def _start_nats(settings: Settings, stack: AsyncExitStack) -> str:
     if settings.nats_url:
-        log.info("using external NATS url=%s", settings.nats_url)
+        log.info("using external NATS servers=%s", server_addresses(settings.nats_url))
         return settings.nats_url
     server = NatsServer(port=settings.nats_port, store_dir=settings.data_dir / "jetstream")
     await server.start()

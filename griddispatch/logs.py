@@ -3,6 +3,9 @@
 import logging
 import re
 
+# Imported before the set-up below, because FastStream configures its logger when imported.
+import faststream  # noqa: F401
+
 # A mainland mobile number, also with its +86 or 86 country code in front.
 _PHONE = re.compile(r"(?<!\d)((?:\+?86)?1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 # No word boundary in front: in a Bot API URL the token follows "bot" directly.
@@ -39,6 +42,19 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    _route_faststream_logs()
     # Libraries that log every message or scheduler run at INFO; their warnings still show.
     for noisy in ("aiosqlite", "asyncio", "aiogram.event", "nats", "faststream", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _route_faststream_logs() -> None:
+    """Send FastStream's records to the root handler instead of its own coloured one.
+
+    FastStream gives its "faststream" logger a handler that writes colour codes
+    even into files, and stops its records from reaching the root handler with
+    the masking filter.
+    """
+    faststream_logger = logging.getLogger("faststream")
+    faststream_logger.handlers.clear()
+    faststream_logger.propagate = True

@@ -1,6 +1,7 @@
 """Connecting to NATS with the reconnect behaviour every component wants."""
 
 import logging
+from urllib.parse import urlsplit
 
 import nats
 from faststream.nats import NatsBroker
@@ -30,7 +31,7 @@ async def _on_reconnected() -> None:
 def nats_servers(url: str) -> list[str]:
     """Split a comma-separated list of NATS server URLs, so a client can start from any of them.
 
-    Raises ValueError naming the value when it holds no URL.
+    Raises ValueError naming the value when it contains no URL.
     """
     servers = [part.strip() for part in url.split(",") if part.strip()]
     if not servers:
@@ -39,6 +40,12 @@ def nats_servers(url: str) -> list[str]:
             "by commas"
         )
     return servers
+
+
+def server_addresses(url: str) -> str:
+    """Return the host:port of each server in a NATS URL list, for logs, without credentials."""
+    parsed = [urlsplit(server) for server in nats_servers(url)]
+    return ",".join(f"{server.hostname}:{server.port}" for server in parsed)
 
 
 def connection_options(name: str) -> dict[str, object]:
@@ -64,8 +71,14 @@ async def connect(url: str, *, name: str, reconnect: bool = True) -> Client:
     if not reconnect:
         options.update(allow_reconnect=False, max_reconnect_attempts=0, error_cb=_quiet_error)
     client = await nats.connect(nats_servers(url), **options)
-    log.info("nats connected component=%s url=%s", name, url)
+    log.info("nats connected component=%s server=%s", name, connected_server(client))
     return client
+
+
+def connected_server(client: Client) -> str:
+    """Return host:port of the server `client` is connected to, without any credentials."""
+    url = client.connected_url
+    return f"{url.hostname}:{url.port}" if url is not None else "none"
 
 
 def build_broker(nats_url: str, name: str) -> NatsBroker:

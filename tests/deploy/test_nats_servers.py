@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from griddispatch.nats_connection import build_broker, connect, nats_servers
+from griddispatch.nats_connection import (
+    build_broker,
+    connect,
+    connected_server,
+    nats_servers,
+    server_addresses,
+)
 from griddispatch.nats_server import NatsServer, free_port
 
 
@@ -19,6 +25,13 @@ def test_url_naming_no_server_is_refused() -> None:
         nats_servers(" , ")
 
 
+def test_logged_addresses_carry_no_credentials() -> None:
+    addresses = server_addresses("nats://gd:s3cret@a:4222,tls://gd:s3cret@b:4223")
+
+    assert addresses == "a:4222,b:4223"
+    assert "s3cret" not in addresses
+
+
 async def test_client_starts_from_the_server_that_answers(tmp_path: Path) -> None:
     server = NatsServer(port=free_port(), store_dir=tmp_path / "jetstream")
     await server.start()
@@ -29,6 +42,7 @@ async def test_client_starts_from_the_server_that_answers(tmp_path: Path) -> Non
             assert client.is_connected
             assert client.connected_url is not None
             assert client.connected_url.port == server.port
+            assert connected_server(client) == f"127.0.0.1:{server.port}"
         finally:
             await client.close()
 

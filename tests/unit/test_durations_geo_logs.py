@@ -10,7 +10,7 @@ import pytest
 from griddispatch.durations import parse_duration
 from griddispatch.errors import ValidationError
 from griddispatch.geo import distance_m, gcj02_to_wgs84, wgs84_to_gcj02
-from griddispatch.logs import MaskingFilter, mask_secrets
+from griddispatch.logs import MaskingFilter, configure_logging, mask_secrets
 
 PHONE = "13812345678"
 MASKED_PHONE = "138****5678"
@@ -168,3 +168,25 @@ def test_filter_masks_exception(masked_log: tuple[logging.Logger, ListHandler]) 
     assert len(handler.lines) == 1
     assert PHONE not in handler.lines[0]
     assert f"ValueError: phone {MASKED_PHONE} is not bound" in handler.lines[0]
+
+
+def test_faststream_records_reach_root_handler() -> None:
+    root = logging.getLogger()
+    touched = ["faststream", "aiosqlite", "asyncio", "aiogram.event", "nats", "apscheduler"]
+    saved_root = (root.handlers[:], root.level)
+    loggers = [logging.getLogger(name) for name in touched]
+    saved = [(logger, logger.level, logger.propagate, logger.handlers[:]) for logger in loggers]
+    try:
+        configure_logging("INFO")
+        faststream_logger = logging.getLogger("faststream")
+
+        assert faststream_logger.handlers == []
+        assert faststream_logger.propagate
+        assert faststream_logger.getEffectiveLevel() == logging.WARNING
+    finally:
+        root.handlers[:], level = saved_root
+        root.setLevel(level)
+        for logger, level, propagate, handlers in saved:
+            logger.setLevel(level)
+            logger.propagate = propagate
+            logger.handlers[:] = handlers
