@@ -54,7 +54,9 @@ class UpdatePoller:
         self._js = js
         self._poll_timeout_s = poll_timeout_s
         self._offset: int | None = None
-        self._loop = BackgroundLoop("telegram poller", self.run)
+        # Cancelling mid-poll or mid-store loses nothing: Telegram keeps an update until a
+        # later getUpdates offset confirms it, and a stored copy has the same Nats-Msg-Id.
+        self._loop = BackgroundLoop("telegram poller", self.run, grace_s=0.0)
 
     async def poll_once(self) -> int:
         """Fetch one batch of updates, store them, and return how many there were."""
@@ -91,11 +93,7 @@ class UpdatePoller:
         self._loop.start()
 
     async def stop(self) -> None:
-        """Stop polling; updates already stored stay on the stream.
-
-        A long poll in flight is cancelled after the grace time, which loses
-        nothing: updates are confirmed only by the next getUpdates offset.
-        """
+        """Stop polling at once; updates already stored stay on the stream."""
         await self._loop.stop()
 
 

@@ -15,12 +15,20 @@ class BackgroundLoop:
     """Owns one asyncio task: `start` creates it, `stop` asks it to end and waits for it.
 
     The loop should return soon after `stopping` becomes true; one that has not
-    ended within `STOP_GRACE_S` is cancelled.
+    ended within `grace_s` is cancelled. A loop that any await may safely
+    stop at passes 0, to be cancelled at once.
     """
 
-    def __init__(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        run: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        grace_s: float = STOP_GRACE_S,
+    ) -> None:
         self._name = name
         self._run = run
+        self._grace_s = grace_s
         self._task: asyncio.Task[None] | None = None
         self.stopping = False
 
@@ -34,9 +42,10 @@ class BackgroundLoop:
         if task is None:
             return
         self.stopping = True
-        done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_S)
+        done, _ = await asyncio.wait({task}, timeout=self._grace_s)
+        if not done and self._grace_s > 0:
+            log.warning("%s did not stop within %.0f s; cancelling it", self._name, self._grace_s)
         if not done:
-            log.warning("%s did not stop within %.0f s; cancelling it", self._name, STOP_GRACE_S)
             task.cancel()
         try:
             await task
