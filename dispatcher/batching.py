@@ -1,11 +1,11 @@
 """Gathering consumed messages into batches, so that several share one transaction.
 
-The subscribers hand each message to a `Batcher` and return at once; its
-acks come later, after the batch is stored. The batcher takes whatever has
+The subscribers hand each message to a `Batcher` and return at once. Its
+ack comes later, after the batch is stored. The batcher takes whatever has
 arrived, up to its size, and hands it on as one batch. Under a light load a
-batch holds one message and adds no delay; under a heavy one the messages
-that arrive while a batch is stored make up the next, and the cost of a
-commit is shared among them.
+batch contains one message and adds no delay. Under a heavy load, the
+messages that arrive while a batch is stored make up the next batch, so
+they share the cost of one commit.
 """
 
 import asyncio
@@ -35,11 +35,6 @@ class Batcher(Generic[Item]):
         # messages are fetched than the next batch can take.
         self._queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=max_batch)
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def max_batch(self) -> int:
-        """Return the most items one batch holds."""
-        return self._max_batch
 
     def start(self) -> None:
         """Start handing batches on."""

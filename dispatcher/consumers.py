@@ -126,7 +126,7 @@ Step = Callable[[AsyncSession], Awaitable[Accepted]]
 
 @dataclass(frozen=True)
 class Handling:
-    """How a consumer's messages are stored: alone, or as a step of a shared transaction.
+    """The two ways a consumer's messages are stored: alone, or as steps of a shared transaction.
 
     `prepare` parses a message and returns its step, or raises RejectedMessage.
     """

@@ -22,7 +22,7 @@ from storage.db import Database
 from storage.escalation.plan import replan
 from storage.escalation.policy import Escalation
 from storage.outbox.models import OutboxMessage
-from storage.outbox.service import enqueue, outbox_message
+from storage.outbox.service import outbox_message
 from storage.registry.models import Inspector
 from storage.registry.queries import grid_inspectors, grid_leader_of
 from storage.tasks.deadlines import set_deadlines
@@ -124,17 +124,31 @@ def notify(
     condition: str | None = None,
 ) -> str:
     """Queue a Telegram notification about `task` for one inspector; return its id."""
+    message = notification_message(
+        task, inspector_id=inspector_id, kind=kind, now=now, condition=condition
+    )
+    session.add(message)
+    return message.msg_id
+
+
+def notification_message(
+    task: Task,
+    *,
+    inspector_id: int,
+    kind: NotificationKind,
+    now: datetime,
+    condition: str | None = None,
+) -> OutboxMessage:
+    """Build the outbox message of a notification about `task` for one inspector."""
     notification = task_notification(
         task, inspector_id=inspector_id, kind=kind, condition=condition
     )
-    enqueue(
-        session,
+    return outbox_message(
         subject=subjects.notify_subject(inspector_id),
         msg_id=notification.notification_id,
         payload=notification.model_dump(mode="json"),
         now=now,
     )
-    return notification.notification_id
 
 
 def task_notification(
@@ -200,7 +214,9 @@ async def create_tasks(
     await record_events(session, entries, kind="created", actor=SYSTEM, now=now)
 
     notifications = [
-        _notification_message(task, inspector_id=spec.inspector_id, now=now)
+        notification_message(
+            task, inspector_id=spec.inspector_id, kind=NotificationKind.TASK_ASSIGNED, now=now
+        )
         for task, spec in zip(tasks, specs, strict=True)
     ]
     await assign_ids(session, OutboxMessage, notifications)
@@ -219,21 +235,8 @@ async def create_tasks(
     return tasks
 
 
-def _notification_message(task: Task, *, inspector_id: int, now: datetime) -> OutboxMessage:
-    """Build the outbox message that tells an inspector about a task assigned to them."""
-    notification = task_notification(
-        task, inspector_id=inspector_id, kind=NotificationKind.TASK_ASSIGNED
-    )
-    return outbox_message(
-        subject=subjects.notify_subject(inspector_id),
-        msg_id=notification.notification_id,
-        payload=notification.model_dump(mode="json"),
-        now=now,
-    )
-
-
 def _new_task(spec: NewTask, *, escalation: Escalation, now: datetime) -> tuple[Task, bool]:
-    """Build a task from `spec` with its deadlines; the flag tells whether they are provisional."""
+    """Build a task from `spec` with its deadlines, and whether those deadlines are provisional."""
     policy = escalation.policy_for(spec.kind, spec.priority)
     task = Task(
         kind=spec.kind,

@@ -1,4 +1,4 @@
-"""GRIDDISPATCH_NATS_URL may list several servers; a client starts from any that answers."""
+"""GRIDDISPATCH_NATS_URL may list several servers, and a client connects to any that is up."""
 
 from pathlib import Path
 

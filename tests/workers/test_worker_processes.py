@@ -284,7 +284,7 @@ async def _first_to_fire(workers: list[WorkerProcess], count: int) -> WorkerProc
     """Wait until one worker has logged `count` fired steps and return it.
 
     Sweeps claim up to 500 due tasks at a time, so one worker may take every
-    due task before the others sweep; the one that fired is the one to kill.
+    due task before the others sweep. The worker that fired is the one to kill.
     """
     deadline = asyncio.get_running_loop().time() + FIRST_FIRING_TIMEOUT_S
     while True:
