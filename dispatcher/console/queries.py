@@ -21,14 +21,13 @@ from storage.registry.models import Division, Inspector, Subject
 from storage.registry.queries import divisions_below
 from storage.results.models import InspectionResult
 from storage.tasks.models import Task
-from storage.tasks.states import OPEN_STATES, TaskState
+from storage.tasks.states import OPEN_STATE_VALUES, TaskState
 
 SIMPLIFY_TOLERANCE_DEG = 0.001
 # County outlines of the shipped Ordos example, for divisions whose registry row has none.
 SHIPPED_OUTLINES = (
     Path(__file__).resolve().parents[2] / "griddispatch/data/ordos/counties-wgs84.geojson"
 )
-_OPEN = [state.value for state in OPEN_STATES]
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,9 @@ def shipped_outlines() -> dict[str, str]:
 def _overdue(now: datetime) -> Any:
     return or_(
         and_(Task.state == TaskState.NEW.value, Task.ack_due_at < now),
-        and_(Task.state.in_(_OPEN), Task.state != TaskState.NEW.value, Task.due_at < now),
+        and_(
+            Task.state.in_(OPEN_STATE_VALUES), Task.state != TaskState.NEW.value, Task.due_at < now
+        ),
     )
 
 
@@ -99,7 +100,7 @@ async def _task_counts(
             func.sum(case((_overdue(now), 1), else_=0)),
         )
         .join(Inspector, Inspector.id == Task.inspector_id)
-        .where(Task.state.in_(_OPEN), Inspector.division_code.in_(codes))
+        .where(Task.state.in_(OPEN_STATE_VALUES), Inspector.division_code.in_(codes))
         .group_by(Inspector.division_code)
     )
     return {code: (int(total), int(overdue or 0)) for code, total, overdue in rows}

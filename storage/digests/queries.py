@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.registry.models import Division, Inspector
 from storage.registry.queries import grids_below
 from storage.tasks.models import Task
-from storage.tasks.states import OPEN_STATES, TaskState
+from storage.tasks.states import OPEN_STATE_VALUES, TaskState
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ async def summarize_area(session: AsyncSession, area: Division, now: datetime) -
     """Count the open, overdue and escalated tasks of every inspector at or below `area`."""
     grid_codes = await grids_below(session, area.code)
     in_area = select(Inspector.id).where(Inspector.division_code.in_(grid_codes))
-    open_states = [state.value for state in OPEN_STATES]
+    open_states = OPEN_STATE_VALUES
     base = (
         select(func.count())
         .select_from(Task)

@@ -31,7 +31,7 @@ from storage.registry.queries import grid_leader_of
 from storage.tasks.deadlines import set_deadlines
 from storage.tasks.models import Task
 from storage.tasks.service import SYSTEM, Actor, notify, record_event
-from storage.tasks.states import OPEN_STATES, TaskState
+from storage.tasks.states import OPEN_STATE_VALUES, TaskState
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class FiredStep:
 
 
 # Every state in which a condition of a policy can hold (see plan.anchor_of).
-SWEPT_STATES = [state.value for state in OPEN_STATES] + [TaskState.SUBMITTED.value]
+SWEPT_STATES = [*OPEN_STATE_VALUES, TaskState.SUBMITTED.value]
 # Tasks claimed per transaction. Larger batches mean fewer commits, and smaller ones
 # release their row locks sooner to acknowledgements waiting on them.
 BATCH = 500
@@ -346,7 +346,7 @@ async def recompute_provisional(db: Database, *, escalation: Escalation, now: da
             await session.scalars(
                 select(Task.id).where(
                     Task.deadline_provisional.is_(True),
-                    Task.state.in_([state.value for state in OPEN_STATES]),
+                    Task.state.in_(OPEN_STATE_VALUES),
                 )
             )
         )
@@ -398,7 +398,7 @@ async def escalate_unreachable(db: Database, *, inspector_id: int, now: datetime
                 select(Task)
                 .where(
                     Task.inspector_id == inspector_id,
-                    Task.state.in_([state.value for state in OPEN_STATES]),
+                    Task.state.in_(OPEN_STATE_VALUES),
                 )
                 .with_for_update()
             )

@@ -23,12 +23,11 @@ from storage.registry.models import Division, Inspector
 from storage.registry.queries import grid_inspectors, inspector_by_code
 from storage.tasks.models import Task
 from storage.tasks.service import NewTask, create_task
-from storage.tasks.states import OPEN_STATES
+from storage.tasks.states import OPEN_STATE_VALUES
 
 log = logging.getLogger(__name__)
 
 ROUTED_BY_HAND = "manual"
-_OPEN = [state.value for state in OPEN_STATES]
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,10 @@ async def _least_busy(session: AsyncSession, grid_code: str) -> Inspector:
         (
             await session.execute(
                 select(Task.inspector_id, func.count())
-                .where(Task.inspector_id.in_([i.id for i in inspectors]), Task.state.in_(_OPEN))
+                .where(
+                    Task.inspector_id.in_([i.id for i in inspectors]),
+                    Task.state.in_(OPEN_STATE_VALUES),
+                )
                 .group_by(Task.inspector_id)
             )
         ).all()

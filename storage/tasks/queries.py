@@ -13,9 +13,7 @@ from storage.db import Database
 from storage.registry.models import Inspector
 from storage.registry.queries import divisions_below, inspector_by_code
 from storage.tasks.models import Task, TaskEvent
-from storage.tasks.states import OPEN_STATES, TaskState
-
-_OPEN = [state.value for state in OPEN_STATES]
+from storage.tasks.states import OPEN_STATE_VALUES, TaskState
 
 
 def next_deadline(task: Task) -> datetime:
@@ -33,7 +31,9 @@ async def open_tasks_of(db: Database, inspector_id: int, *, limit: int = 30) -> 
     async with db.reading() as session:
         tasks = list(
             await session.scalars(
-                select(Task).where(Task.inspector_id == inspector_id, Task.state.in_(_OPEN))
+                select(Task).where(
+                    Task.inspector_id == inspector_id, Task.state.in_(OPEN_STATE_VALUES)
+                )
             )
         )
     return sorted(tasks, key=next_deadline)[:limit]
@@ -45,7 +45,9 @@ async def open_tasks_of_grid(db: Database, grid_code: str, *, limit: int = 50) -
         in_grid = select(Inspector.id).where(Inspector.division_code == grid_code)
         tasks = list(
             await session.scalars(
-                select(Task).where(Task.inspector_id.in_(in_grid), Task.state.in_(_OPEN))
+                select(Task).where(
+                    Task.inspector_id.in_(in_grid), Task.state.in_(OPEN_STATE_VALUES)
+                )
             )
         )
     return sorted(tasks, key=next_deadline)[:limit]

@@ -27,7 +27,7 @@ from storage.registry.models import Inspector
 from storage.registry.queries import grid_inspectors, grid_leader_of
 from storage.tasks.deadlines import set_deadlines
 from storage.tasks.models import Task, TaskEvent
-from storage.tasks.states import OPEN_STATES, TaskAction, TaskState, next_state
+from storage.tasks.states import OPEN_STATE_VALUES, TaskAction, TaskState, next_state
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +438,7 @@ async def list_tasks(db: Database, *, open_only: bool, limit: int = 500) -> list
     """Return tasks, newest first, optionally only those still open."""
     query = select(Task).order_by(Task.id.desc()).limit(limit)
     if open_only:
-        query = query.where(Task.state.in_([state.value for state in OPEN_STATES]))
+        query = query.where(Task.state.in_(OPEN_STATE_VALUES))
     async with db.reading() as session:
         return list(await session.scalars(query))
 

@@ -28,6 +28,8 @@ class TaskAction(StrEnum):
 
 
 OPEN_STATES = frozenset({TaskState.NEW, TaskState.ACKNOWLEDGED, TaskState.DECLINED})
+# The same states as stored, in a fixed order, for SQL IN lists.
+OPEN_STATE_VALUES = sorted(state.value for state in OPEN_STATES)
 
 _TRANSITIONS: dict[tuple[TaskState, TaskAction], TaskState] = {
     (TaskState.NEW, TaskAction.ACKNOWLEDGE): TaskState.ACKNOWLEDGED,
