@@ -5,10 +5,10 @@ ones are acked, invalid ones and those naming unknown targets are
 dead-lettered, and database failures are retried with a delay.
 
 The subscribers pass messages to a `dispatcher.batching.Batcher`. A batch
-of several is stored in one transaction, each message as its own step in
-arrival order, and acked after the commit. If any step fails, the
-transaction is rolled back and the batch is handled again one message at a
-time, so that only the failing message is retried or dead-lettered.
+of several is stored in one transaction by `storage.intake.accept_batch`
+and acked after the commit. If storing fails, the transaction is rolled
+back and the batch is handled again one message at a time, so that only
+the failing message is retried or dead-lettered.
 """
 
 import json
@@ -21,7 +21,6 @@ import pydantic
 from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher.batching import Batcher
 from griddispatch import subjects
@@ -36,10 +35,11 @@ from griddispatch.settle import (
     stream_sequence,
 )
 from storage.db import Database
-from storage.directives.service import Accepted, accept_directive, accept_directive_in
+from storage.directives.service import Accepted, accept_directive
 from storage.escalation.policy import Escalation
-from storage.leads.service import accept_lead, accept_lead_in
-from storage.leads.updates import update_lead, update_lead_in
+from storage.intake import Inbound, accept_batch
+from storage.leads.service import accept_lead
+from storage.leads.updates import update_lead
 
 log = logging.getLogger(__name__)
 
@@ -121,19 +121,16 @@ async def process(
     _log_processed(consumer, accepted)
 
 
-Step = Callable[[AsyncSession], Awaitable[Accepted]]
-
-
 @dataclass(frozen=True)
 class Handling:
-    """The two ways a consumer's messages are stored: alone, or as steps of a shared transaction.
+    """How a consumer's messages are stored alone, and parsed to be stored in a batch.
 
-    `prepare` parses a message and returns its step, or raises RejectedMessage.
+    `parse` returns a message's validated body or raises RejectedMessage.
     """
 
     consumer: str
     alone: Callable[[NatsMessage], Awaitable[Accepted]]
-    prepare: Callable[[NatsMessage], Step]
+    parse: Callable[[NatsMessage], Inbound]
 
 
 @dataclass(frozen=True)
@@ -150,25 +147,31 @@ async def process_batch(context: DispatchContext, batch: list[Consumed]) -> None
         await _process_alone(context, batch[0])
         return
 
-    steps = await _prepare_steps(context, batch)
-    if not steps:
+    parsed = await _parse_batch(context, batch)
+    if not parsed:
         return
 
     try:
         async with context.db.transaction() as session:
-            outcomes = [await step(session) for _, step in steps]
+            outcomes = await accept_batch(
+                session,
+                [body for _, body in parsed],
+                cache_key=context.db.url,
+                escalation=context.escalation,
+                now=context.clock.now(),
+            )
     except Exception as exc:
         log.warning(
-            "batch rolled back, storing its %d messages one at a time error=%r", len(steps), exc
+            "batch rolled back, storing its %d messages one at a time error=%r", len(parsed), exc
         )
-        for consumed, _ in steps:
+        for consumed, _ in parsed:
             await _process_alone(context, consumed)
         return
 
-    for (consumed, _), accepted in zip(steps, outcomes, strict=True):
+    for (consumed, _), accepted in zip(parsed, outcomes, strict=True):
         await consumed.message.ack()
         _log_processed(consumed.handling.consumer, accepted)
-    log.debug("batch stored messages=%d", len(steps))
+    log.debug("batch stored messages=%d", len(parsed))
 
 
 async def _process_alone(context: DispatchContext, consumed: Consumed) -> None:
@@ -176,14 +179,14 @@ async def _process_alone(context: DispatchContext, consumed: Consumed) -> None:
     await process(context, consumed.message, consumer=handling.consumer, handle=handling.alone)
 
 
-async def _prepare_steps(
+async def _parse_batch(
     context: DispatchContext, batch: list[Consumed]
-) -> list[tuple[Consumed, Step]]:
-    """Parse each message of a batch into its step; dead-letter those that do not parse."""
-    steps = []
+) -> list[tuple[Consumed, Inbound]]:
+    """Parse each message of a batch; dead-letter those that do not parse."""
+    parsed = []
     for consumed in batch:
         try:
-            steps.append((consumed, consumed.handling.prepare(consumed.message)))
+            parsed.append((consumed, consumed.handling.parse(consumed.message)))
         except RejectedMessage as exc:
             await dead_letter(
                 context.js,
@@ -192,7 +195,7 @@ async def _prepare_steps(
                 reason=str(exc),
                 now=context.clock.now(),
             )
-    return steps
+    return parsed
 
 
 def _log_processed(consumer: str, accepted: Accepted) -> None:
@@ -216,26 +219,23 @@ def _parse_lead(message: NatsMessage) -> LeadMessage | LeadUpdateMessage:
     return parsed
 
 
+def _parse_directive(message: NatsMessage) -> DirectiveMessage:
+    parsed: DirectiveMessage = _parse(DirectiveMessage, message)
+    return parsed
+
+
 def directive_handling(context: DispatchContext) -> Handling:
     """Return how directive messages are stored."""
 
     async def alone(message: NatsMessage) -> Accepted:
-        parsed: DirectiveMessage = _parse(DirectiveMessage, message)
         return await accept_directive(
-            context.db, parsed, escalation=context.escalation, now=context.clock.now()
+            context.db,
+            _parse_directive(message),
+            escalation=context.escalation,
+            now=context.clock.now(),
         )
 
-    def prepare(message: NatsMessage) -> Step:
-        parsed: DirectiveMessage = _parse(DirectiveMessage, message)
-
-        async def step(session: AsyncSession) -> Accepted:
-            return await accept_directive_in(
-                session, parsed, escalation=context.escalation, now=context.clock.now()
-            )
-
-        return step
-
-    return Handling(consumer=subjects.DIRECTIVE_CONSUMER, alone=alone, prepare=prepare)
+    return Handling(consumer=subjects.DIRECTIVE_CONSUMER, alone=alone, parse=_parse_directive)
 
 
 def lead_handling(context: DispatchContext) -> Handling:
@@ -248,24 +248,7 @@ def lead_handling(context: DispatchContext) -> Handling:
             return await update_lead(context.db, parsed, escalation=context.escalation, now=now)
         return await accept_lead(context.db, parsed, escalation=context.escalation, now=now)
 
-    def prepare(message: NatsMessage) -> Step:
-        parsed = _parse_lead(message)
-
-        async def step(session: AsyncSession) -> Accepted:
-            now = context.clock.now()
-            if isinstance(parsed, LeadUpdateMessage):
-                return await update_lead_in(session, parsed, escalation=context.escalation, now=now)
-            return await accept_lead_in(
-                session,
-                parsed,
-                cache_key=context.db.url,
-                escalation=context.escalation,
-                now=now,
-            )
-
-        return step
-
-    return Handling(consumer=subjects.LEAD_CONSUMER, alone=alone, prepare=prepare)
+    return Handling(consumer=subjects.LEAD_CONSUMER, alone=alone, parse=_parse_lead)
 
 
 def register(

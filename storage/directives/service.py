@@ -140,8 +140,19 @@ async def _create(
     session: AsyncSession, message: DirectiveMessage, *, escalation: Escalation, now: datetime
 ) -> Accepted:
     inspectors = await resolve_target(session, message.target)
-    ack_within = message_ack_within(message)
-    directive = Directive(
+    directive = new_directive(message, now=now)
+    session.add(directive)
+    await session.flush()
+
+    specs = [directive_task(message, directive, inspector) for inspector in inspectors]
+    tasks = await create_tasks(session, specs, escalation=escalation, now=now)
+    log_accepted(directive, tasks=len(tasks))
+    return Accepted(record_id=directive.id, task_ids=[task.id for task in tasks], created=True)
+
+
+def new_directive(message: DirectiveMessage, *, now: datetime) -> Directive:
+    """Build the row of a directive, not yet added to a session."""
+    return Directive(
         message_id=message.message_id,
         title=message.title,
         body=message.body,
@@ -149,38 +160,39 @@ async def _create(
         target_kind=message.target.kind.value,
         target_code=message.target.code,
         issued_by=message.issued_by,
-        ack_within=ack_within,
+        ack_within=message_ack_within(message),
         due_within=message.due_within,
         assignment=message.assignment.value,
         created_at=now,
     )
-    session.add(directive)
-    await session.flush()
 
-    specs = [
-        NewTask(
-            kind="directive",
-            inspector_id=inspector.id,
-            title=message.title,
-            body=message.body,
-            priority=message.priority.value,
-            routing=message.target.kind.value,
-            ack_within=ack_within,
-            due_within=message.due_within,
-            assignment=message.assignment.value,
-            directive_id=directive.id,
-        )
-        for inspector in inspectors
-    ]
-    tasks = await create_tasks(session, specs, escalation=escalation, now=now)
-    task_ids = [task.id for task in tasks]
+
+def directive_task(
+    message: DirectiveMessage, directive: Directive, inspector: Inspector
+) -> NewTask:
+    """Return the task a stored directive gives one of the inspectors its target stands for."""
+    return NewTask(
+        kind="directive",
+        inspector_id=inspector.id,
+        title=message.title,
+        body=message.body,
+        priority=message.priority.value,
+        routing=message.target.kind.value,
+        ack_within=directive.ack_within,
+        due_within=message.due_within,
+        assignment=message.assignment.value,
+        directive_id=directive.id,
+    )
+
+
+def log_accepted(directive: Directive, *, tasks: int) -> None:
+    """Log a newly stored directive with its number of tasks."""
     log.info(
         "directive accepted directive=%s message=%s tasks=%d",
         directive.id,
-        message.message_id,
-        len(task_ids),
+        directive.message_id,
+        tasks,
     )
-    return Accepted(record_id=directive.id, task_ids=task_ids, created=True)
 
 
 async def target_is_registered(db: Database, target: Target) -> bool:

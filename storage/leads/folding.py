@@ -11,6 +11,7 @@ and written to the trail.
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,12 +21,12 @@ from storage.directives.service import Accepted
 from storage.leads.models import Lead
 from storage.tasks.models import Task
 from storage.tasks.service import SYSTEM, notify, record_event
-from storage.tasks.states import OPEN_STATES, TaskState
+from storage.tasks.states import OPEN_STATE_VALUES, TaskState
 
 log = logging.getLogger(__name__)
 
+FOLDED = "folded"
 FINAL_STATES = (TaskState.CLOSED.value, TaskState.CANCELLED.value)
-_OPEN = [state.value for state in OPEN_STATES]
 
 
 def compose_body(text: str, address: str | None) -> str:
@@ -50,7 +51,7 @@ async def open_task_about(
             .where(
                 Lead.source == source,
                 Task.subject_id == subject_id,
-                Task.state.in_(_OPEN),
+                Task.state.in_(OPEN_STATE_VALUES),
             )
             .order_by(Task.id.desc())
             .limit(1)
@@ -67,17 +68,34 @@ async def fold_lead(
     session: AsyncSession, lead: Lead, task: Task, primary: Lead, *, now: datetime
 ) -> Accepted:
     """Store `lead` as folded into `primary`'s task and have the assignee's message edited."""
-    lead.folded_into_id = primary.id
-    lead.routing = "folded"
+    count = mark_folded(lead, primary)
     session.add(lead)
-    primary.lead_count += 1
     await session.flush()
 
-    task.body = _folded_body(primary, lead)
+    task.body = folded_body(primary, lead)
     task.updated_at = now
-    detail = {
+    detail = fold_detail(lead, count)
+    await record_event(session, task, kind="lead_folded", actor=SYSTEM, now=now, detail=detail)
+    notify(
+        session, task, inspector_id=task.inspector_id, kind=NotificationKind.TASK_UPDATED, now=now
+    )
+    log_folded(lead, task, primary, count)
+    return Accepted(record_id=lead.id, task_ids=[task.id], created=True, routing=lead.routing)
+
+
+def mark_folded(lead: Lead, primary: Lead) -> int:
+    """Make a new lead part of `primary`'s task; return how many leads that task now stands for."""
+    lead.folded_into_id = primary.id
+    lead.routing = FOLDED
+    primary.lead_count += 1
+    return primary.lead_count
+
+
+def fold_detail(lead: Lead, count: int) -> dict[str, Any]:
+    """Return the detail of the trail entry that records a folded lead."""
+    detail: dict[str, Any] = {
         "lead_id": lead.id,
-        "count": primary.lead_count,
+        "count": count,
         "source": lead.source,
         "dedup_key": lead.dedup_key,
         "title": lead.title,
@@ -86,21 +104,21 @@ async def fold_lead(
     }
     if lead.address:
         detail["address"] = lead.address
-    await record_event(session, task, kind="lead_folded", actor=SYSTEM, now=now, detail=detail)
-    notify(
-        session, task, inspector_id=task.inspector_id, kind=NotificationKind.TASK_UPDATED, now=now
-    )
+    return detail
+
+
+def log_folded(lead: Lead, task: Task, primary: Lead, count: int) -> None:
+    """Log a lead folded into an open task."""
     log.info(
         "lead folded into open task lead=%s task=%s first_lead=%s count=%d",
         lead.id,
         task.id,
         primary.id,
-        primary.lead_count,
+        count,
     )
-    return Accepted(record_id=lead.id, task_ids=[task.id], created=True, routing=lead.routing)
 
 
-def _folded_body(primary: Lead, latest: Lead) -> str:
+def folded_body(primary: Lead, latest: Lead) -> str:
     """Return the first lead's body followed by the count and the latest folded lead.
 
     Only the latest folded lead is shown, so the body stays within Telegram's

@@ -111,14 +111,15 @@ async def accept_lead_in(
         open_task = await open_task_about(session, message.source, route.subject.id)
         if open_task is not None:
             task, primary = open_task
-            lead = _new_lead(message, key, episode, route, now=now)
+            lead = new_lead(message, key, episode, route, now=now)
             return await fold_lead(session, lead, task, primary, now=now)
     return await _create(
         session, message, key, episode=episode, route=route, escalation=escalation, now=now
     )
 
 
-def _new_lead(message: LeadMessage, key: str, episode: int, route: Route, *, now: datetime) -> Lead:
+def new_lead(message: LeadMessage, key: str, episode: int, route: Route, *, now: datetime) -> Lead:
+    """Build the row of a lead placed by `route`, not yet added to a session."""
     longitude, latitude = route.point if route.point else (None, None)
     return Lead(
         source=message.source,
@@ -153,33 +154,44 @@ async def _create(
     escalation: Escalation,
     now: datetime,
 ) -> Accepted:
-    lead = _new_lead(message, key, episode, route, now=now)
+    lead = new_lead(message, key, episode, route, now=now)
     session.add(lead)
     await session.flush()
 
     task_ids = []
     if route.assignee is not None:
-        spec = NewTask(
-            kind="lead",
-            inspector_id=route.assignee.id,
-            title=message.title,
-            body=compose_body(message.text, message.address),
-            priority=message.severity.value,
-            routing=route.routing,
-            ack_within=lead.ack_within,
-            due_within=message.due_within,
-            lead_id=lead.id,
-            subject_id=route.subject.id if route.subject else None,
-            route=route.detail,
-        )
+        spec = lead_task(message, lead, route)
         task = await create_task(session, spec, escalation=escalation, now=now)
         task_ids.append(task.id)
+    log_accepted(lead, route, tasks=len(task_ids))
+    return Accepted(record_id=lead.id, task_ids=task_ids, created=True, routing=route.routing)
+
+
+def lead_task(message: LeadMessage, lead: Lead, route: Route) -> NewTask:
+    """Return the task a stored lead opens for the assignee `route` found."""
+    assert route.assignee is not None
+    return NewTask(
+        kind="lead",
+        inspector_id=route.assignee.id,
+        title=message.title,
+        body=compose_body(message.text, message.address),
+        priority=message.severity.value,
+        routing=route.routing,
+        ack_within=lead.ack_within,
+        due_within=message.due_within,
+        lead_id=lead.id,
+        subject_id=route.subject.id if route.subject else None,
+        route=route.detail,
+    )
+
+
+def log_accepted(lead: Lead, route: Route, *, tasks: int) -> None:
+    """Log a newly stored lead with how it was routed."""
     log.info(
         "lead accepted lead=%s source=%s routing=%s episode=%d tasks=%d",
         lead.id,
-        message.source,
+        lead.source,
         route.routing,
-        episode,
-        len(task_ids),
+        lead.episode,
+        tasks,
     )
-    return Accepted(record_id=lead.id, task_ids=task_ids, created=True, routing=route.routing)
