@@ -273,6 +273,7 @@ def register(
         stream=subjects.INBOUND_STREAM,
         durable=subjects.DIRECTIVE_CONSUMER,
         title="directives",
+        pull_batch=max_batch,
         description="Directives from the command centre; each becomes one task per inspector.",
     )
     async def on_directive(message: NatsMessage) -> None:
@@ -284,6 +285,7 @@ def register(
         stream=subjects.INBOUND_STREAM,
         durable=subjects.LEAD_CONSUMER,
         title="leads",
+        pull_batch=max_batch,
         description="Risk leads from monitoring hooks, de-duplicated per source.",
     )
     async def on_lead(message: NatsMessage) -> None:
