@@ -6,9 +6,11 @@ The script runs as two processes on loopback. It prepares a fresh database
 hook token whose rate limit the run cannot reach. Then it starts itself with
 `--serve` as the server process: an embedded nats-server, and the
 dispatcher, the worker and the API with the hooks, each built by
-`dispatcher.up.build_component` as `griddispatch up` builds them. The bot
-is left out, so that sending tasks to Telegram takes no CPU from the path
-measured here.
+`dispatcher.up.build_component` as `griddispatch up` builds them. With
+--split the API runs in a third process, as `griddispatch api` runs apart
+from `griddispatch dispatcher` in a deployment, so the two can use both
+cores. The bot is left out, so that sending tasks to Telegram takes no CPU
+from the path measured here.
 
 The client (this process) POSTs leads to /api/v1/hooks/leads with aiohttp,
 at most --concurrency at a time. With --rate it sends lead `i` no earlier
@@ -20,7 +22,7 @@ that no lead folds into another's task.
 It reports accepted leads (202) a second, from the first POST to the last
 response, and the time from sending each POST to the `created_at` of the
 task the dispatcher opened for the lead: p50, p95, p99 and max. Both
-processes read the same wall clock. With --profile the server process runs
+processes read the same wall clock. With --profile each server process runs
 under pyinstrument and writes its profile beside the results.
 Run `python bench/leads_bench.py --help` for the options; bench/README.md
 has recorded results.
@@ -111,7 +113,10 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    """Run nats-server, the dispatcher, the worker and the API until SIGTERM."""
+    """Run the --components until SIGTERM.
+
+    The process starts an embedded nats-server unless --nats-url names a running one.
+    """
     settings = Settings(
         data_dir=Path(args.data_dir),
         database_url=args.database_url,
@@ -124,14 +129,17 @@ async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     async with AsyncExitStack() as stack:
-        nats = NatsServer(port=args.nats_port, store_dir=settings.data_dir / "jetstream")
-        await nats.start()
-        stack.push_async_callback(nats.stop)
+        nats_url = args.nats_url
+        if not nats_url:
+            nats = NatsServer(port=args.nats_port, store_dir=settings.data_dir / "jetstream")
+            await nats.start()
+            stack.push_async_callback(nats.stop)
+            nats_url = nats.url
         db = Database(settings.resolved_database_url)
         stack.push_async_callback(db.dispose)
         bot = BotEndpoint(LOCAL_BOT_TOKEN, None)
-        for name in ("dispatcher", "worker", "api"):
-            component = build_component(name, settings, db, nats_url=nats.url, bot=bot)
+        for name in args.components.split(","):
+            component = build_component(name, settings, db, nats_url=nats_url, bot=bot)
             await component.start()
             stack.push_async_callback(component.stop)
         print(READY_LINE, flush=True)
@@ -263,8 +271,9 @@ async def task_times(url: str, keys: set[str], expected: int) -> dict[str, datet
 
 
 def _start_server(
-    args: argparse.Namespace, url: str, folder: Path, api_port: int, profile: Path | None
+    url: str, folder: Path, api_port: int, profile: Path | None, extra: list[str]
 ) -> subprocess.Popen[str]:
+    """Start a server process with the options `extra` adds; return it once it is ready."""
     command = [
         sys.executable,
         __file__,
@@ -275,8 +284,7 @@ def _start_server(
         str(folder),
         "--api-port",
         str(api_port),
-        "--nats-port",
-        str(free_port()),
+        *extra,
     ]
     if profile is not None:
         command += ["--profile-output", str(profile)]
@@ -315,8 +323,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> RunResult:
         async with scratch_database(folder, admin_url, prefix="gd_bench") as url:
             token, codes = await prepare(url)
             api_port = free_port()
-            profile = Path(args.profile_dir) / f"profile-{backend}.txt" if args.profile else None
-            server = _start_server(args, url, folder, api_port, profile)
+            servers = _start_servers(args, backend, url, folder, api_port)
             try:
                 base_url = f"http://127.0.0.1:{api_port}"
                 if args.warm_up:
@@ -330,8 +337,31 @@ async def run_backend(backend: str, args: argparse.Namespace) -> RunResult:
                 accepted = [item for item in sent if item.status == 202]
                 found = await task_times(url, {item.dedup_key for item in accepted}, len(accepted))
             finally:
-                _stop_server(server)
+                for server in reversed(servers):
+                    _stop_server(server)
     return _result(backend, args, sent, accepted, found)
+
+
+def _start_servers(
+    args: argparse.Namespace, backend: str, url: str, folder: Path, api_port: int
+) -> list[subprocess.Popen[str]]:
+    """Start one server process with every component, or with --split the API in a second one."""
+    nats_port = free_port()
+
+    def profile(part: str) -> Path | None:
+        return Path(args.profile_dir) / f"profile-{backend}{part}.txt" if args.profile else None
+
+    if not args.split:
+        everything = ["--components", "dispatcher,worker,api", "--nats-port", str(nats_port)]
+        return [_start_server(url, folder, api_port, profile(""), everything)]
+    backend_part = ["--components", "dispatcher,worker", "--nats-port", str(nats_port)]
+    api_part = ["--components", "api", "--nats-url", f"nats://127.0.0.1:{nats_port}"]
+    first = _start_server(url, folder, api_port, profile("-dispatcher"), backend_part)
+    try:
+        return [first, _start_server(url, folder, api_port, profile("-api"), api_part)]
+    except Exception:
+        _stop_server(first)
+        raise
 
 
 def _result(
@@ -407,7 +437,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--profile-dir", default=".", help="folder for profile-<backend>.txt (default .)"
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="run the API in a process of its own, apart from the dispatcher and the worker",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--components", default="dispatcher,worker,api", help=argparse.SUPPRESS)
+    parser.add_argument("--nats-url", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     parser.add_argument("--api-port", type=int, help=argparse.SUPPRESS)
