@@ -2,6 +2,7 @@
 
 import html
 import logging
+import math
 from pathlib import Path
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from dispatcher.console.texts import LOCALES, TITLE, catalog, labels, pick_local
 from griddispatch.i18n import gettext
 from storage.accounts.service import (
     SignedIn,
+    SignInLockedError,
     check_credentials,
     close_session,
     open_session,
@@ -57,11 +59,17 @@ def _me(user: SignedIn) -> dict[str, object]:
 
 async def login(request: web.Request) -> web.StreamResponse:
     """Check a user name and password and open a session."""
-    # TODO: no lockout or rate limit on failed sign-ins yet, so only the scrypt cost
-    # slows password guessing. Serve the console inside the centre's network.
     context = context_of(request)
     body = await parse_body(request, LoginRequest)
-    user = await check_credentials(context.db, body.username, body.password)
+    now = context.clock.now()
+    try:
+        user = await check_credentials(context.db, body.username, body.password, now=now)
+    except SignInLockedError as exc:
+        log.info("console sign-in rejected: account locked until=%s", exc.until.isoformat())
+        wait_s = max(1, math.ceil((exc.until - now).total_seconds()))
+        raise ApiError(
+            429, "sign_in_locked", str(exc), headers={"Retry-After": str(wait_s)}
+        ) from None
     if user is None:
         log.info("console sign-in rejected: unknown user name or wrong password")
         raise ApiError(401, "bad_credentials", "the user name or password is wrong")

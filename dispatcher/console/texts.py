@@ -19,6 +19,7 @@ MESSAGES = [
     mark("User name"),
     mark("Password"),
     mark("The user name or password is wrong."),
+    mark("This account is locked after too many wrong passwords. Try again in 15 minutes."),
     mark("Map"),
     mark("Task board"),
     mark("Directives"),

@@ -8,9 +8,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
-from griddispatch.errors import NotFoundError, ValidationError
+from griddispatch.errors import GridDispatchError, NotFoundError, ValidationError
 from storage.accounts.models import Session, User, UserRole
 from storage.accounts.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from storage.db import Database
@@ -19,6 +19,9 @@ from storage.registry.models import Division, DivisionLevel
 log = logging.getLogger(__name__)
 
 SESSION_LIFETIME = timedelta(hours=12)
+# Wrong passwords in a row that lock a console account, and for how long.
+MAX_FAILED_SIGN_INS = 5
+SIGN_IN_LOCKOUT = timedelta(minutes=15)
 _USERNAME = re.compile(r"[A-Za-z0-9._-]{2,40}")
 
 
@@ -104,14 +107,66 @@ async def count_users(db: Database) -> int:
         return int(await session.scalar(select(func.count()).select_from(User)) or 0)
 
 
-async def check_credentials(db: Database, username: str, password: str) -> User | None:
-    """Return the enabled user with this name and password, else None."""
+class SignInLockedError(GridDispatchError):
+    """Raised when a user signs in while the account is locked after too many wrong passwords."""
+
+    def __init__(self, username: str, until: datetime) -> None:
+        super().__init__(
+            f"user {username!r} is locked after {MAX_FAILED_SIGN_INS} wrong passwords; "
+            f"try again after {until:%H:%M} UTC"
+        )
+        self.until = until
+
+
+async def check_credentials(
+    db: Database, username: str, password: str, *, now: datetime
+) -> User | None:
+    """Return the enabled user with this name and password, else None.
+
+    Counts wrong passwords per user. The MAX_FAILED_SIGN_INS-th in a row locks
+    the account for SIGN_IN_LOCKOUT, and while it is locked this raises
+    SignInLockedError without checking the password, so guessing gains nothing.
+    """
     async with db.reading() as session:
         user = await session.scalar(select(User).where(User.username == username))
     if user is None or user.disabled:
         return None
+    if user.locked_until is not None and user.locked_until > now:
+        raise SignInLockedError(username, user.locked_until)
+
     matches = await asyncio.to_thread(verify_password, password, user.password_hash)
-    return user if matches else None
+    if not matches:
+        await _count_failure(db, user.id, now=now)
+        return None
+    if user.failed_sign_ins or user.locked_until is not None:
+        await _clear_failures(db, user.id)
+    return user
+
+
+async def _count_failure(db: Database, user_id: int, *, now: datetime) -> None:
+    """Add a wrong password to the user's count, and lock the account at the limit."""
+    async with db.transaction() as session:
+        user = await session.get(User, user_id, with_for_update=True)
+        if user is None:
+            return
+        user.failed_sign_ins += 1
+        if user.failed_sign_ins < MAX_FAILED_SIGN_INS:
+            return
+        user.failed_sign_ins = 0
+        user.locked_until = now + SIGN_IN_LOCKOUT
+    log.warning(
+        "console user locked after wrong passwords user=%s count=%d until=%s",
+        user_id,
+        MAX_FAILED_SIGN_INS,
+        user.locked_until.isoformat(),
+    )
+
+
+async def _clear_failures(db: Database, user_id: int) -> None:
+    async with db.transaction() as session:
+        await session.execute(
+            update(User).where(User.id == user_id).values(failed_sign_ins=0, locked_until=None)
+        )
 
 
 def _hash_token(token: str) -> str:

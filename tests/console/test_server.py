@@ -5,6 +5,8 @@ import pytest
 from sqlalchemy import select
 
 from griddispatch import subjects
+from griddispatch.clock import ManualClock
+from storage.accounts.service import MAX_FAILED_SIGN_INS, SIGN_IN_LOCKOUT
 from storage.api_tokens.service import create_token
 from storage.registry.models import Inspector
 from tests.console.conftest import PASSWORD, Console
@@ -46,6 +48,53 @@ async def test_wrong_password_is_refused(console: Console) -> None:
             assert response.status == 401
         async with http.get(f"{console.url}/console/api/tasks") as response:
             assert response.status == 401
+
+
+async def _login(http: aiohttp.ClientSession, url: str, password: str) -> aiohttp.ClientResponse:
+    async with http.post(
+        f"{url}/console/api/login", json={"username": "duty", "password": password}
+    ) as response:
+        await response.read()
+        return response
+
+
+async def test_wrong_passwords_lock_account(console: Console) -> None:
+    async with _client() as http:
+        wrong = [await _login(http, console.url, "nope") for _ in range(MAX_FAILED_SIGN_INS)]
+        locked = await _login(http, console.url, PASSWORD)
+
+        assert [response.status for response in wrong] == [401] * MAX_FAILED_SIGN_INS
+        assert locked.status == 429
+        assert int(locked.headers["Retry-After"]) == SIGN_IN_LOCKOUT.total_seconds()
+        async with http.post(
+            f"{console.url}/console/api/login", json={"username": "duty", "password": PASSWORD}
+        ) as response:
+            error = (await response.json())["error"]
+        assert error["code"] == "sign_in_locked"
+        assert "'duty'" in error["message"]
+
+
+async def test_lock_ends_after_lockout(console: Console) -> None:
+    async with _client() as http:
+        for _ in range(MAX_FAILED_SIGN_INS):
+            await _login(http, console.url, "nope")
+        assert isinstance(console.loop.clock, ManualClock)
+        console.loop.clock.advance(SIGN_IN_LOCKOUT)
+
+        response = await _login(http, console.url, PASSWORD)
+
+    assert response.status == 200
+
+
+async def test_sign_in_resets_wrong_count(console: Console) -> None:
+    statuses = []
+    async with _client() as http:
+        for _ in range(2):
+            for _ in range(MAX_FAILED_SIGN_INS - 1):
+                await _login(http, console.url, "nope")
+            statuses.append((await _login(http, console.url, PASSWORD)).status)
+
+    assert statuses == [200, 200]
 
 
 async def test_change_without_csrf_token_is_refused(console: Console) -> None:

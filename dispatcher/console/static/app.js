@@ -58,13 +58,19 @@ function renderLogin() {
       });
       await signedIn(user);
     } catch (failure) {
-      error.textContent = failure.status === 401 ? t("The user name or password is wrong.") : failure.message;
+      error.textContent = signInError(failure);
     }
   });
   main.replaceChildren(
     h("section", { class: "panel login" }, h("h2", {}, t("Command centre console")),
       h("p", { class: "muted" }, t("One net for supervision, one picture for evaluation")), form),
   );
+}
+
+function signInError(failure) {
+  if (failure.status === 401) return t("The user name or password is wrong.");
+  if (failure.status === 429) return t("This account is locked after too many wrong passwords. Try again in 15 minutes.");
+  return failure.message;
 }
 
 async function signedIn(user) {
