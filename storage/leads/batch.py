@@ -173,8 +173,7 @@ async def _open_tasks(
         select(Task, Lead)
         .join(Lead, Task.lead_id == Lead.id)
         .where(
-            Lead.source.in_({source for source, _ in pairs}),
-            Task.subject_id.in_({subject_id for _, subject_id in pairs}),
+            tuple_(Lead.source, Task.subject_id).in_(pairs),
             Task.state.in_(OPEN_STATE_VALUES),
         )
         .order_by(Task.id)
@@ -182,8 +181,7 @@ async def _open_tasks(
     )
     owners = {}
     for task, lead in rows:
-        pair = (lead.source, task.subject_id)
-        if task.subject_id is not None and pair in pairs:
+        if task.subject_id is not None:
             owners[(lead.source, task.subject_id)] = _Owner(task, lead)
     return owners
 
