@@ -148,8 +148,8 @@ class Settings(BaseSettings):
         default=DEFAULT_DISPATCH_BATCH,
         ge=1,
         le=MAX_DISPATCH_BATCH,
-        description="Most directives and leads a dispatcher stores in one transaction; "
-        "1 stores each alone.",
+        description="Most directives and leads a dispatcher fetches at once and stores in one "
+        "transaction; 1 fetches and stores each alone.",
     )
     callback_interval_s: float = Field(
         default=10.0, gt=0, description="Seconds between the worker's callback delivery runs."
