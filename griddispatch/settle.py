@@ -21,6 +21,7 @@ from nats.js import JetStreamContext
 
 from griddispatch import subjects
 from griddispatch.messages import DeadLetter
+from griddispatch.nats_fetch import convert_fetch_timeouts
 from griddispatch.streams import MAX_DELIVER
 
 log = logging.getLogger(__name__)
@@ -113,12 +114,7 @@ async def retry_or_dead_letter(
     await message.nack(delay=delay_s)
 
 
-# NOTE: with a batch above 1, nats-py 2.16 raises a bare asyncio.TimeoutError from
-# fetch() when the whole timeout of a fetch passes before the reply to its first probe
-# arrives. FastStream 0.7.8 suppresses only nats.errors.TimeoutError, so its supervisor
-# logs that error with a traceback (once an hour) and restarts the consume task. Nothing
-# is lost, since unfetched messages stay in the stream. Consumers whose handlers must
-# start one at a time keep 1.
+# Consumers whose handlers must start one at a time keep one message a fetch.
 PULL_BATCH = 1
 PULL_TIMEOUT_S = 1.0
 
@@ -139,6 +135,8 @@ def durable_subscriber(
     so FastStream only binds to them. Each fetch requests up to `pull_batch`
     messages, and FastStream starts their handlers together.
     """
+    if pull_batch > 1:
+        convert_fetch_timeouts()
     return broker.subscriber(
         subject,
         stream=JStream(name=stream, declare=False),
