@@ -105,6 +105,17 @@ def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     tap.add_argument("inspector", help="inspector staff code")
     tap.add_argument("message_id", type=int, help="message id, as `chat show` lists it")
     tap.add_argument("button", help="button text, e.g. 签收")
+    say = actions.add_parser("say", help="send text or a command as the inspector")
+    say.add_argument("inspector", help="inspector staff code")
+    say.add_argument("text", help="what to send, e.g. /tasks or an opinion")
+    photo = actions.add_parser("photo", help="send a photo from a file as the inspector")
+    photo.add_argument("inspector", help="inspector staff code")
+    photo.add_argument("file", type=Path, help="JPEG or PNG file")
+    photo.add_argument("--caption", help="text sent with the photo")
+    locate = actions.add_parser("locate", help="share a location as the inspector")
+    locate.add_argument("inspector", help="inspector staff code")
+    locate.add_argument("--longitude", type=float, required=True, help="WGS-84 degrees east")
+    locate.add_argument("--latitude", type=float, required=True, help="WGS-84 degrees north")
 
 
 def _add_tokens(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,7 +5,10 @@ loads this module only for them.
 """
 
 import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from http import HTTPStatus
+from pathlib import Path
 
 import aiohttp
 
@@ -13,7 +16,7 @@ from bots.local_api.client import LocalBotApiControl
 from bots.local_api.errors import ControlError
 from dispatcher.cli.commands import database
 from dispatcher.up import run_component, run_up
-from griddispatch.errors import InfrastructureError, NotFoundError
+from griddispatch.errors import InfrastructureError, NotFoundError, ValidationError
 from griddispatch.i18n import Translator
 from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
 from storage.registry.queries import inspector_by_code
@@ -27,6 +30,10 @@ async def _local_chat_id(settings: Settings, inspector_code: str) -> int:
     if inspector.telegram_chat_id is None:
         raise NotFoundError(f"inspector {inspector_code!r} is not bound to Telegram")
     return inspector.telegram_chat_id
+
+
+_JPEG_START = b"\xff\xd8\xff"
+_PNG_START = b"\x89PNG\r\n\x1a\n"
 
 
 def _local_api_url(settings: Settings) -> str:
@@ -75,6 +82,68 @@ async def tap_button(settings: Settings, args: argparse.Namespace, _: Translator
         ) from exc
     print(_("Tapped {button}.", button=args.button))
     return 0
+
+
+async def say_text(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Send text as an inspector in their chat on the local Bot API server."""
+    user_id = await _local_chat_id(settings, args.inspector)
+    async with _control(settings) as control:
+        sent = await control.send_text(user_id, args.text)
+    print(_("Sent as message {id}.", id=sent.message_id))
+    return 0
+
+
+async def send_photo(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Send a photo from a file as an inspector on the local Bot API server."""
+    content = _image_file(args.file)
+    user_id = await _local_chat_id(settings, args.inspector)
+    async with _control(settings) as control:
+        sent = await control.send_photo(
+            user_id, content, file_name=args.file.name, caption=args.caption
+        )
+    print(_("Sent as message {id}.", id=sent.message_id))
+    return 0
+
+
+async def share_location(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
+    """Share a location as an inspector on the local Bot API server."""
+    _check_coordinates(args.longitude, args.latitude)
+    user_id = await _local_chat_id(settings, args.inspector)
+    async with _control(settings) as control:
+        sent = await control.send_location(user_id, args.latitude, args.longitude)
+    print(_("Sent as message {id}.", id=sent.message_id))
+    return 0
+
+
+@asynccontextmanager
+async def _control(settings: Settings) -> AsyncIterator[LocalBotApiControl]:
+    """Open the local Bot API server's control client, naming the server if it is not running."""
+    try:
+        async with LocalBotApiControl(_local_api_url(settings), LOCAL_BOT_TOKEN) as control:
+            yield control
+    except aiohttp.ClientError as exc:
+        raise _unreachable(settings, exc) from exc
+
+
+def _image_file(path: Path) -> bytes:
+    """Return the bytes of a JPEG or PNG file, or raise ValidationError saying what is wrong."""
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot read photo file {str(path)!r}: {exc.strerror}; check the path"
+        ) from exc
+    if not content.startswith((_JPEG_START, _PNG_START)):
+        raise ValidationError(f"photo file {str(path)!r} is not a JPEG or PNG image")
+    return content
+
+
+def _check_coordinates(longitude: float, latitude: float) -> None:
+    if not (-180 <= longitude <= 180 and -90 <= latitude <= 90):
+        raise ValidationError(
+            f"location {longitude},{latitude} is out of range; give --longitude from -180 to "
+            "180 and --latitude from -90 to 90, in WGS-84 degrees"
+        )
 
 
 async def up(settings: Settings, args: argparse.Namespace, _: Translator) -> int:

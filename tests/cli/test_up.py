@@ -1,5 +1,6 @@
 """`griddispatch up` as a user runs it: a child process, the CLI beside it, then Ctrl-C."""
 
+import base64
 import json
 import os
 import signal
@@ -123,7 +124,72 @@ def test_up_runs_loop_and_stops_on_ctrl_c(
     assert process.wait(STOP_TIMEOUT_S) == 0
     log = log_path.read_text(encoding="utf-8")
     assert "griddispatch stopped" in log
-    assert "Traceback" not in log
+    assert "Traceback" not in log, log
+
+
+# A 1x1 PNG image.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+def _chat_until(environment: dict[str, str], inspector: str, text: str, count: int) -> str:
+    """Return `chat show` once its output contains `text` at least `count` times."""
+    deadline = time.monotonic() + 30
+    while True:
+        output = _run(environment, "chat", "show", inspector).stdout
+        if output.count(text) >= count or time.monotonic() > deadline:
+            return output
+        time.sleep(0.5)
+
+
+def test_chat_commands_act_as_inspector(
+    running_up: tuple[dict[str, str], subprocess.Popen[bytes], Path], tmp_path: Path
+) -> None:
+    environment, _, _ = running_up
+    sent = _run(environment, "directive", "send", "--grid", GRID, "--title", "夏季巡查")
+    assert sent.returncode == 0, sent.stderr
+    assert _chat_until(environment, "JG0010", "夏季巡查", 1).count("夏季巡查") == 1
+
+    sent_text = _run(environment, "chat", "say", "JG0010", "/tasks")
+    photo_file = tmp_path / "site.png"
+    photo_file.write_bytes(PNG)
+    photo = _run(environment, "chat", "photo", "JG0010", str(photo_file), "--caption", "现场")
+    located = _run(
+        environment, "chat", "locate", "JG0010", "--longitude", "109.99", "--latitude", "39.81"
+    )
+
+    assert sent_text.returncode == 0, sent_text.stderr
+    assert "已发送" in sent_text.stdout
+    assert photo.returncode == 0, photo.stderr
+    assert located.returncode == 0, located.stderr
+    # The bot replies to /tasks with a list that names the task again.
+    assert _chat_until(environment, "JG0010", "夏季巡查", 2).count("夏季巡查") >= 2
+
+
+def test_chat_commands_reject_bad_input(
+    running_up: tuple[dict[str, str], subprocess.Popen[bytes], Path], tmp_path: Path
+) -> None:
+    environment, _, _ = running_up
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not an image", encoding="utf-8")
+
+    missing = _run(environment, "chat", "photo", "JG0010", str(tmp_path / "missing.jpg"))
+    not_image = _run(environment, "chat", "photo", "JG0010", str(text_file))
+    far = _run(
+        environment, "chat", "locate", "JG0010", "--longitude", "39.8", "--latitude", "109.9"
+    )
+    stranger = _run(environment, "chat", "say", "NOSUCH", "hello")
+
+    for result, named in [
+        (missing, "missing.jpg"),
+        (not_image, "not a JPEG or PNG"),
+        (far, "--latitude from -90 to 90"),
+        (stranger, "'NOSUCH' not found"),
+    ]:
+        assert result.returncode != 0
+        assert named in result.stderr
+        assert "Traceback" not in result.stderr
 
 
 def test_up_names_the_setting_when_nats_port_is_taken(tmp_path: Path) -> None:

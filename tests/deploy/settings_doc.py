@@ -30,7 +30,7 @@ USED_BY: dict[str, str] = {
     "nats_url": f"{SERVICES}, cli",
     "nats_port": "up, and cli when nats_url is empty",
     "stream_replicas": SERVICES,
-    "bot_api_port": "up, cli (chat show, chat tap)",
+    "bot_api_port": "up, cli (chat)",
     "telegram_bot_token": "bot",
     "telegram_api_url": "bot",
     "telegram_webhook_url": "bot",
