@@ -1,6 +1,5 @@
 """Batched fetches time out with nats' own TimeoutError, which FastStream's pull loop expects."""
 
-
 import nats
 import nats.errors
 import pytest
