@@ -40,6 +40,9 @@ from workers.service import WorkerService
 
 log = logging.getLogger(__name__)
 
+# In the data folder: the local Bot API server's last update ids, so they survive a restart.
+LOCAL_UPDATE_IDS_FILE = "local-bot-api-update-ids.json"
+
 
 async def _start_nats(settings: Settings, stack: AsyncExitStack) -> str:
     if settings.nats_url:
@@ -70,7 +73,9 @@ async def _start_local_bot_api(
             f"port {settings.bot_api_port} on 127.0.0.1 is in use, so the local Bot API server "
             "cannot start; set GRIDDISPATCH_BOT_API_PORT to a free port"
         )
-    server = LocalBotApiServer(port=settings.bot_api_port)
+    server = LocalBotApiServer(
+        port=settings.bot_api_port, update_ids_file=settings.data_dir / LOCAL_UPDATE_IDS_FILE
+    )
     await server.start()
     stack.push_async_callback(server.stop)
     async with LocalBotApiControl(server.base_url, LOCAL_BOT_TOKEN) as control:

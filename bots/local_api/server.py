@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import TracebackType
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from bots.local_api.errors import BotApiError, ControlError
 from bots.local_api.methods import NOT_FOUND, run_method
 from bots.local_api.params import MAX_UPLOAD_BYTES, Params, read_params
 from bots.local_api.state import BotRegistry, BotState
+from bots.local_api.update_ids import UpdateIds
 from bots.local_api.webhook import WebhookManager
 
 logger = logging.getLogger(__name__)
@@ -43,11 +45,18 @@ class LocalBotApiServer:
     """The local Bot API server; bind it with start() or `async with`."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, enforce_limits: bool = False
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        enforce_limits: bool = False,
+        update_ids_file: Path | None = None,
     ) -> None:
+        """Serve on `host`:`port`; `update_ids_file` keeps update ids rising across restarts."""
         self._host = host
         self._port = port
-        self._registry = BotRegistry(enforce_limits=enforce_limits)
+        update_ids = UpdateIds(update_ids_file)
+        self._registry = BotRegistry(enforce_limits=enforce_limits, update_ids=update_ids)
         self._webhooks = WebhookManager(self._run_webhook_reply)
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None

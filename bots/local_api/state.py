@@ -24,6 +24,7 @@ from bots.local_api.models import (
     StoredFile,
     UserRecord,
 )
+from bots.local_api.update_ids import UpdateIds
 from bots.local_api.updates import UpdateQueue
 
 logger = logging.getLogger(__name__)
@@ -187,9 +188,10 @@ class BotState:
 class BotRegistry:
     """The bots of the server by token, each created on first use."""
 
-    def __init__(self, *, enforce_limits: bool) -> None:
+    def __init__(self, *, enforce_limits: bool, update_ids: UpdateIds | None = None) -> None:
         self._bots: dict[str, BotState] = {}
         self.enforce_limits = enforce_limits
+        self._update_ids = update_ids or UpdateIds()
 
     def get(self, token: str) -> BotState:
         """Return the bot of a token; raise 401 when the token is malformed."""
@@ -215,6 +217,6 @@ class BotRegistry:
         return BotState(
             token=token,
             bot_user=bot_user,
-            updates=UpdateQueue(bot_id),
+            updates=UpdateQueue(bot_id, self._update_ids),
             limiter=SendLimiter(bot_id, enforce=self.enforce_limits),
         )

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from bots.local_api.errors import BotApiError
 from bots.local_api.models import JsonObject, UpdateRecord
+from bots.local_api.update_ids import UpdateIds
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,6 @@ DEFAULT_UPDATE_TYPES = ALL_UPDATE_TYPES - {
 
 MAX_UPDATES_PER_CALL = 100
 
-# Update ids start far from 1, so that code mixing them up with message ids fails here.
-FIRST_UPDATE_ID = 100_000_001
-
 CONFLICT_OTHER_POLL = (
     "Conflict: terminated by other getUpdates request; "
     "make sure that only one bot instance is running"
@@ -67,10 +65,11 @@ CONFLICT_SET_WEBHOOK = "Conflict: terminated by setWebhook request"
 class UpdateQueue:
     """Updates not yet confirmed by the bot, in id order, with long-poll waiting."""
 
-    def __init__(self, bot_id: int) -> None:
+    def __init__(self, bot_id: int, ids: UpdateIds) -> None:
         self._bot_id = bot_id
+        self._ids = ids
         self._pending: deque[UpdateRecord] = deque()
-        self._next_update_id = FIRST_UPDATE_ID
+        self._next_update_id = ids.first_for(bot_id)
         self._poll_waiter: asyncio.Future[None] | None = None
         self._arrival = asyncio.Event()
         self.allowed_types: frozenset[str] = DEFAULT_UPDATE_TYPES
@@ -98,6 +97,7 @@ class UpdateQueue:
 
         update = UpdateRecord(self._next_update_id, update_type, payload)
         self._next_update_id += 1
+        self._ids.given(self._bot_id, update.update_id)
         self._pending.append(update)
 
         self._arrival.set()

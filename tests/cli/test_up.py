@@ -192,6 +192,36 @@ def test_chat_commands_reject_bad_input(
         assert "Traceback" not in result.stderr
 
 
+def _start_up(environment: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            _griddispatch("up"), env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+    _wait_for_line(log_path, "griddispatch is up", process)
+    return process
+
+
+def _stop_up(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    assert process.wait(STOP_TIMEOUT_S) == 0
+
+
+def test_bot_replies_right_after_restart(tmp_path: Path) -> None:
+    """A restarted local Bot API server must not reuse update ids the bot has already stored."""
+    environment = _environment(tmp_path)
+    replies = []
+    for run in (1, 2):
+        process = _start_up(environment, tmp_path / f"up{run}.log")
+        try:
+            command = _run(environment, "chat", "say", "JG0010", "/tasks")
+            assert command.returncode == 0, command.stderr
+            replies.append(_chat_until(environment, "JG0010", "---", 1).count("---"))
+        finally:
+            _stop_up(process)
+
+    assert replies == [1, 1]
+
+
 def test_up_names_the_setting_when_nats_port_is_taken(tmp_path: Path) -> None:
     environment = _environment(tmp_path)
     with socket.socket() as taken:
