@@ -134,7 +134,9 @@ def _image_file(path: Path) -> bytes:
             f"cannot read photo file {str(path)!r}: {exc.strerror}; check the path"
         ) from exc
     if not content.startswith((_JPEG_START, _PNG_START)):
-        raise ValidationError(f"photo file {str(path)!r} is not a JPEG or PNG image")
+        raise ValidationError(
+            f"photo file {str(path)!r} is not a JPEG or PNG image; send a .jpg or .png file"
+        )
     return content
 
 

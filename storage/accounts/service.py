@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import logging
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -110,10 +111,11 @@ async def count_users(db: Database) -> int:
 class SignInLockedError(GridDispatchError):
     """Raised when a user signs in while the account is locked after too many wrong passwords."""
 
-    def __init__(self, username: str, until: datetime) -> None:
+    def __init__(self, username: str, until: datetime, *, now: datetime) -> None:
+        minutes = max(1, math.ceil((until - now).total_seconds() / 60))
         super().__init__(
             f"user {username!r} is locked after {MAX_FAILED_SIGN_INS} wrong passwords; "
-            f"try again after {until:%H:%M} UTC"
+            f"try again in {minutes} min"
         )
         self.until = until
 
@@ -132,7 +134,7 @@ async def check_credentials(
     if user is None or user.disabled:
         return None
     if user.locked_until is not None and user.locked_until > now:
-        raise SignInLockedError(username, user.locked_until)
+        raise SignInLockedError(username, user.locked_until, now=now)
 
     matches = await asyncio.to_thread(verify_password, password, user.password_hash)
     if not matches:

@@ -72,6 +72,7 @@ async def test_wrong_passwords_lock_account(console: Console) -> None:
             error = (await response.json())["error"]
         assert error["code"] == "sign_in_locked"
         assert "'duty'" in error["message"]
+        assert "try again in 15 min" in error["message"]
 
 
 async def test_lock_ends_after_lockout(console: Console) -> None:
