@@ -50,11 +50,8 @@ def _unreachable(settings: Settings, exc: aiohttp.ClientError) -> Infrastructure
 async def show_chat(settings: Settings, args: argparse.Namespace, _: Translator) -> int:
     """Print the bot's messages in an inspector's chat on the local Bot API server."""
     chat_id = await _local_chat_id(settings, args.inspector)
-    try:
-        async with LocalBotApiControl(_local_api_url(settings), LOCAL_BOT_TOKEN) as control:
-            messages = await control.messages(chat_id)
-    except aiohttp.ClientError as exc:
-        raise _unreachable(settings, exc) from exc
+    async with _control(settings) as control:
+        messages = await control.messages(chat_id)
     for message in messages:
         buttons = " ".join(f"[{text}]" for row in message.buttons for text, _data in row)
         print(_("--- message {id} {buttons}", id=message.message_id, buttons=buttons))
@@ -69,10 +66,8 @@ async def tap_button(settings: Settings, args: argparse.Namespace, _: Translator
     # In a private chat the chat id is the user's id.
     user_id = chat_id
     try:
-        async with LocalBotApiControl(_local_api_url(settings), LOCAL_BOT_TOKEN) as control:
+        async with _control(settings) as control:
             await control.tap(user_id, args.message_id, button_text=args.button)
-    except aiohttp.ClientError as exc:
-        raise _unreachable(settings, exc) from exc
     except ControlError as exc:
         if exc.status != HTTPStatus.NOT_FOUND:
             raise

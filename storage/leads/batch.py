@@ -12,7 +12,7 @@ multi-row INSERT per table.
 
 A lead that fails any check is not handled here: `accept_leads_in`
 returns None in its place, and the caller stores it with `accept_lead_in`,
-which answers a repeat with its stored outcome or routes the lead another
+which returns the stored outcome of a repeat or routes the lead another
 way. The caller keeps out of the batch any lead whose key another message
 of the batch shares, since those must be handled in arrival order.
 """
