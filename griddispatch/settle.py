@@ -118,6 +118,13 @@ async def retry_or_dead_letter(
 PULL_BATCH = 1
 PULL_TIMEOUT_S = 1.0
 
+Handler = Callable[[NatsMessage], Awaitable[None]]
+
+
+async def _whole_message(message: NatsMessage) -> NatsMessage:
+    """Decode a message into itself, so that the handler is passed the message as its body."""
+    return message
+
 
 def durable_subscriber(
     broker: NatsBroker,
@@ -128,21 +135,38 @@ def durable_subscriber(
     title: str,
     description: str,
     pull_batch: int = PULL_BATCH,
-) -> Callable[[Callable[..., Awaitable[None]]], Any]:
-    """Return FastStream's decorator for a durable pull consumer with manual acks.
+) -> Callable[[Handler], Any]:
+    """Return a decorator that makes a handler a durable pull consumer with manual acks.
 
     The stream and consumer are created beforehand by `griddispatch.streams`,
     so FastStream only binds to them. Each fetch requests up to `pull_batch`
     messages, and FastStream starts their handlers together.
+
+    The handler receives the message as its decoded body. A parameter
+    annotated NatsMessage would be filled from FastStream's context instead,
+    which costs a worker-thread round trip per message.
     """
     if pull_batch > 1:
         convert_fetch_timeouts()
-    return broker.subscriber(
+    subscriber = broker.subscriber(
         subject,
         stream=JStream(name=stream, declare=False),
         durable=durable,
         pull_sub=PullSub(batch_size=pull_batch, timeout=PULL_TIMEOUT_S),
         ack_policy=AckPolicy.MANUAL,
+        decoder=_whole_message,
         title=title,
         description=description,
     )
+
+    def register(handler: Handler) -> Any:
+        async def consume(message: Any) -> None:
+            await handler(message)
+
+        # Not functools.wraps, because FastDepends unwraps __wrapped__ and would see the annotation.
+        consume.__name__ = handler.__name__
+        consume.__qualname__ = handler.__qualname__
+        consume.__doc__ = handler.__doc__
+        return subscriber(consume)
+
+    return register
