@@ -14,12 +14,11 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from griddispatch import subjects
-from griddispatch.messages import NotificationKind, TaskEventMessage
+from griddispatch.messages import NotificationKind
 from storage.base import Base
 from storage.outbox.models import OutboxMessage
 from storage.tasks.models import Task, TaskEvent
-from storage.tasks.service import Actor, task_notification
+from storage.tasks.service import Actor, event_message_row, event_row, notification_row
 
 _EVENTS = Base.metadata.tables[TaskEvent.__tablename__]
 _OUTBOX = Base.metadata.tables[OutboxMessage.__tablename__]
@@ -57,17 +56,7 @@ class StepWrites:
     def record_event(self, task: Task, *, kind: str, actor: Actor, detail: dict[str, Any]) -> None:
         """Queue a trail entry and its `gd.event.task.<kind>` message."""
         self._outbox.append(_EventMessage(len(self._events)))
-        self._events.append(
-            {
-                "task_id": task.id,
-                "kind": kind,
-                "state": task.state,
-                "actor": actor.label,
-                "actor_inspector_id": actor.inspector_id,
-                "at": self._now,
-                "detail": detail,
-            }
-        )
+        self._events.append(event_row(task, kind=kind, actor=actor, now=self._now, detail=detail))
 
     def notify(
         self,
@@ -78,14 +67,9 @@ class StepWrites:
         condition: str | None = None,
     ) -> None:
         """Queue a Telegram notification about `task` for one inspector."""
-        notification = task_notification(
-            task, inspector_id=inspector_id, kind=kind, condition=condition
-        )
         self._outbox.append(
-            self._outbox_row(
-                subjects.notify_subject(inspector_id),
-                notification.notification_id,
-                notification.model_dump(mode="json"),
+            notification_row(
+                task, inspector_id=inspector_id, kind=kind, now=self._now, condition=condition
             )
         )
 
@@ -104,7 +88,7 @@ class StepWrites:
         """Insert the trail entries and outbox rows and update the tasks, one statement each."""
         event_ids = await self._insert_events(session)
         rows = [
-            self._event_row(event_ids[item.index], self._events[item.index])
+            event_message_row(event_ids[item.index], self._events[item.index])
             if isinstance(item, _EventMessage)
             else item
             for item in self._outbox
@@ -121,30 +105,3 @@ class StepWrites:
             insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True), self._events
         )
         return list(result.scalars())
-
-    def _event_row(self, event_id: int, event: dict[str, Any]) -> dict[str, Any]:
-        message = TaskEventMessage(
-            event_id=event_id,
-            task_id=event["task_id"],
-            kind=event["kind"],
-            state=event["state"],
-            actor=event["actor"],
-            at=event["at"],
-            detail=event["detail"],
-        )
-        return self._outbox_row(
-            subjects.task_event_subject(event["kind"]),
-            f"event-{event_id}",
-            message.model_dump(mode="json"),
-        )
-
-    def _outbox_row(self, subject: str, msg_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "subject": subject,
-            "msg_id": msg_id,
-            "payload": payload,
-            "created_at": self._now,
-            "published_at": None,
-            "attempts": 0,
-            "last_error": None,
-        }

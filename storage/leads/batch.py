@@ -34,10 +34,10 @@ from storage.leads.matching import normalize_code
 from storage.leads.models import Lead
 from storage.leads.routing import ROUTED_BY_SUBJECT, Route
 from storage.leads.service import dedup_key_of, lead_task, log_accepted, new_lead
-from storage.outbox.models import OutboxMessage
+from storage.outbox.service import enqueue_rows
 from storage.registry.models import Inspector, Subject
 from storage.tasks.models import Task
-from storage.tasks.service import SYSTEM, create_tasks, notification_message, record_events
+from storage.tasks.service import SYSTEM, create_tasks, notification_row, record_events
 from storage.tasks.states import OPEN_STATE_VALUES
 
 log = logging.getLogger(__name__)
@@ -275,7 +275,7 @@ async def _fold(session: AsyncSession, batch: _Batch) -> None:
     ]
     await record_events(session, entries, kind="lead_folded", actor=SYSTEM, now=now)
     notifications = [
-        notification_message(
+        notification_row(
             owner.task,
             inspector_id=owner.task.inspector_id,
             kind=NotificationKind.TASK_UPDATED,
@@ -283,8 +283,7 @@ async def _fold(session: AsyncSession, batch: _Batch) -> None:
         )
         for owner in owned
     ]
-    await assign_ids(session, OutboxMessage, notifications)
-    session.add_all(notifications)
+    await enqueue_rows(session, notifications)
 
     for index, lead, owner, count in zip(folding, leads, owned, counts, strict=True):
         log_folded(lead, owner.task, owner.primary, count)

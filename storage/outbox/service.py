@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.bulk import insert_rows
 from storage.db import Database
 from storage.outbox.models import OutboxMessage
 
@@ -26,9 +27,27 @@ def outbox_message(
     *, subject: str, msg_id: str, payload: dict[str, Any], now: datetime
 ) -> OutboxMessage:
     """Build an outbox message for the caller to add to its session."""
-    return OutboxMessage(
-        subject=subject, msg_id=msg_id, payload=payload, created_at=now, attempts=0
-    )
+    return OutboxMessage(**outbox_row(subject=subject, msg_id=msg_id, payload=payload, now=now))
+
+
+def outbox_row(
+    *, subject: str, msg_id: str, payload: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Return the column values of a new outbox message, for `enqueue_rows`."""
+    return {
+        "subject": subject,
+        "msg_id": msg_id,
+        "payload": payload,
+        "created_at": now,
+        "published_at": None,
+        "attempts": 0,
+        "last_error": None,
+    }
+
+
+async def enqueue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Add outbox messages built by `outbox_row` with one INSERT, in the caller's transaction."""
+    await insert_rows(session, OutboxMessage, rows, with_ids=False)
 
 
 async def fetch_unpublished(db: Database, *, limit: int) -> list[OutboxMessage]:

@@ -17,12 +17,12 @@ from griddispatch import subjects
 from griddispatch.deadlines import parse_deadline
 from griddispatch.errors import NotFoundError, PermissionDeniedError, ValidationError
 from griddispatch.messages import Notification, NotificationKind, TaskEventMessage
-from storage.bulk import assign_ids
+from storage.bulk import assign_ids, insert_rows
 from storage.db import Database
 from storage.escalation.plan import replan
 from storage.escalation.policy import Escalation
 from storage.outbox.models import OutboxMessage
-from storage.outbox.service import outbox_message
+from storage.outbox.service import enqueue_rows, outbox_row
 from storage.registry.models import Inspector
 from storage.registry.queries import grid_inspectors, grid_leader_of
 from storage.tasks.deadlines import set_deadlines
@@ -57,10 +57,12 @@ async def record_event(
     actor: Actor,
     now: datetime,
     detail: dict[str, Any] | None = None,
-) -> TaskEvent:
-    """Append a trail entry and queue its `gd.event.task.<kind>` message."""
-    (event,) = await record_events(session, [(task, detail or {})], kind=kind, actor=actor, now=now)
-    return event
+) -> int:
+    """Append a trail entry and queue its `gd.event.task.<kind>` message; return the entry's id."""
+    (event_id,) = await record_events(
+        session, [(task, detail or {})], kind=kind, actor=actor, now=now
+    )
+    return event_id
 
 
 async def record_events(
@@ -70,48 +72,56 @@ async def record_events(
     kind: str,
     actor: Actor,
     now: datetime,
-) -> list[TaskEvent]:
+) -> list[int]:
     """Append one trail entry of `kind` per (task, detail) and queue their event messages.
 
-    The entries go out in one flush, which SQLAlchemy sends as one multi-row
-    INSERT, because each event message needs its entry's id.
+    Return the entries' ids. The entries go out as one INSERT, and their
+    event messages, which need those ids, as a second.
     """
-    events = [
-        TaskEvent(
-            task_id=task.id,
-            kind=kind,
-            state=task.state,
-            actor=actor.label,
-            actor_inspector_id=actor.inspector_id,
-            at=now,
-            detail=detail,
-        )
-        for task, detail in entries
+    rows = [
+        event_row(task, kind=kind, actor=actor, now=now, detail=detail) for task, detail in entries
     ]
-    await assign_ids(session, TaskEvent, events)
-    session.add_all(events)
-    await session.flush()
+    event_ids = await insert_rows(session, TaskEvent, rows, with_ids=True)
 
-    messages = [
-        outbox_message(
-            subject=subjects.task_event_subject(kind),
-            msg_id=f"event-{event.id}",
-            payload=TaskEventMessage(
-                event_id=event.id,
-                task_id=event.task_id,
-                kind=kind,
-                state=event.state,
-                actor=actor.label,
-                at=now,
-                detail=event.detail,
-            ).model_dump(mode="json"),
-            now=now,
-        )
-        for event in events
-    ]
-    await assign_ids(session, OutboxMessage, messages)
-    session.add_all(messages)
-    return events
+    await enqueue_rows(
+        session,
+        [event_message_row(event_id, row) for event_id, row in zip(event_ids, rows, strict=True)],
+    )
+    return event_ids
+
+
+def event_row(
+    task: Task, *, kind: str, actor: Actor, now: datetime, detail: dict[str, Any]
+) -> dict[str, Any]:
+    """Return the column values of a trail entry of `task` in its present state."""
+    return {
+        "task_id": task.id,
+        "kind": kind,
+        "state": task.state,
+        "actor": actor.label,
+        "actor_inspector_id": actor.inspector_id,
+        "at": now,
+        "detail": detail,
+    }
+
+
+def event_message_row(event_id: int, event: dict[str, Any]) -> dict[str, Any]:
+    """Return the outbox row of the `gd.event.task.<kind>` message of a stored trail entry."""
+    message = TaskEventMessage(
+        event_id=event_id,
+        task_id=event["task_id"],
+        kind=event["kind"],
+        state=event["state"],
+        actor=event["actor"],
+        at=event["at"],
+        detail=event["detail"],
+    )
+    return outbox_row(
+        subject=subjects.task_event_subject(event["kind"]),
+        msg_id=f"event-{event_id}",
+        payload=message.model_dump(mode="json"),
+        now=event["at"],
+    )
 
 
 def notify(
@@ -140,10 +150,23 @@ def notification_message(
     condition: str | None = None,
 ) -> OutboxMessage:
     """Build the outbox message of a notification about `task` for one inspector."""
+    row = notification_row(task, inspector_id=inspector_id, kind=kind, now=now, condition=condition)
+    return OutboxMessage(**row)
+
+
+def notification_row(
+    task: Task,
+    *,
+    inspector_id: int,
+    kind: NotificationKind,
+    now: datetime,
+    condition: str | None = None,
+) -> dict[str, Any]:
+    """Return the outbox row of a notification about `task` for one inspector."""
     notification = task_notification(
         task, inspector_id=inspector_id, kind=kind, condition=condition
     )
-    return outbox_message(
+    return outbox_row(
         subject=subjects.notify_subject(inspector_id),
         msg_id=notification.notification_id,
         payload=notification.model_dump(mode="json"),
@@ -214,13 +237,12 @@ async def create_tasks(
     await record_events(session, entries, kind="created", actor=SYSTEM, now=now)
 
     notifications = [
-        notification_message(
+        notification_row(
             task, inspector_id=spec.inspector_id, kind=NotificationKind.TASK_ASSIGNED, now=now
         )
         for task, spec in zip(tasks, specs, strict=True)
     ]
-    await assign_ids(session, OutboxMessage, notifications)
-    session.add_all(notifications)
+    await enqueue_rows(session, notifications)
 
     for (task, provisional), spec in zip(built, specs, strict=True):
         log.info(
