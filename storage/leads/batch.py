@@ -15,6 +15,9 @@ returns None in its place, and the caller stores it with `accept_lead_in`,
 which returns the stored outcome of a repeat or routes the lead another
 way. The caller keeps out of the batch any lead whose key another message
 of the batch shares, since those must be handled in arrival order.
+
+Unlike leads stored one at a time, the folds of a batch queue one "task
+updated" notification per task, not one per fold.
 """
 
 import logging
@@ -274,14 +277,14 @@ async def _fold(session: AsyncSession, batch: _Batch) -> None:
         for lead, owner, count in zip(leads, owned, counts, strict=True)
     ]
     await record_events(session, entries, kind="lead_folded", actor=SYSTEM, now=now)
+    # One update per task, built after every fold of the batch, so a burst
+    # of leads about one subject edits the inspector's card once.
+    updated = {owner.task.id: owner.task for owner in owned}
     notifications = [
         notification_row(
-            owner.task,
-            inspector_id=owner.task.inspector_id,
-            kind=NotificationKind.TASK_UPDATED,
-            now=now,
+            task, inspector_id=task.inspector_id, kind=NotificationKind.TASK_UPDATED, now=now
         )
-        for owner in owned
+        for task in updated.values()
     ]
     await enqueue_rows(session, notifications)
 

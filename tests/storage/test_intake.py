@@ -24,6 +24,7 @@ from griddispatch.messages import (
     LeadUpdateAction,
     LeadUpdateMessage,
     Location,
+    NotificationKind,
     TargetKind,
 )
 from storage.db import Database
@@ -37,6 +38,8 @@ from storage.scratch import scratch_database
 from storage.tasks.models import Task, TaskEvent
 from tests.conftest import POSTGRES_URL_ENV
 from tests.storage.support import ESCALATION, GRID, START, directive
+
+TASK_UPDATED = NotificationKind.TASK_UPDATED.value
 
 pytestmark = pytest.mark.asyncio
 
@@ -219,7 +222,14 @@ async def _snapshot(db: Database) -> dict[str, Any]:
         "outbox": Counter(
             (row.subject.split(".")[2], row.payload.get("kind") or row.payload.get("state"))
             for row in outbox
+            if row.payload.get("kind") != TASK_UPDATED
         ),
+        # A batch queues one update per folded-into task, and one-by-one storing one per fold.
+        "updated": {
+            str(owner[row.payload["task_id"]])
+            for row in outbox
+            if row.payload.get("kind") == TASK_UPDATED
+        },
     }
 
 
@@ -259,6 +269,24 @@ async def test_batch_keeps_arrival_order(batch_db: Database) -> None:
     assert snapshot["leads"][("lab", "k1", 1)][4] == 3
     assert snapshot["leads"][("lab", "k0", 1)][4] == 3
     assert snapshot["leads"][("lab", "k5", 2)][1] == "subject"
+
+
+async def test_burst_of_folds_updates_once(batch_db: Database) -> None:
+    await _stored_before(batch_db)
+    subjects = await _bound_subjects(batch_db, 3)
+    same_subject = LeadSubjectRef(credit_code=subjects[2].credit_code)
+    burst: list[Inbound] = [_lead(f"burst-{n}", subject=same_subject) for n in range(5)]
+
+    outcomes = await _store_together(batch_db, burst)
+
+    assert [accepted.routing for accepted in outcomes] == ["folded"] * 5
+    async with batch_db.reading() as session:
+        outbox = list(await session.scalars(select(OutboxMessage)))
+    updates = [row for row in outbox if row.payload.get("kind") == TASK_UPDATED]
+    assert len(updates) == 1
+    assert updates[0].payload["task_id"] == outcomes[0].task_ids[0]
+    snapshot = await _snapshot(batch_db)
+    assert snapshot["leads"][("lab", "k0", 1)][4] == 6
 
 
 async def test_run_takes_few_statements(batch_db: Database) -> None:
