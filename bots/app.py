@@ -11,7 +11,7 @@ from aiogram.types import BotCommand
 from bots import delivery, updates
 from bots.deps import BotDeps
 from bots.fsm_storage import DatabaseStorage
-from bots.handlers import commands, plan, start, submission, tasks
+from bots.handlers import commands, fallback, plan, start, submission, tasks
 from bots.ordered_pool import OrderedPool
 from bots.sender import RateLimitedSender, SenderMiddleware
 from bots.webhook import WebhookReceiver
@@ -66,6 +66,7 @@ def create_dispatcher(db: Database) -> Dispatcher:
         plan.create_router(),
         tasks.create_router(),
         submission.create_router(),
+        fallback.create_router(),
     )
     return dispatcher
 

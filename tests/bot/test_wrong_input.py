@@ -1,4 +1,7 @@
-"""Messages that do not fit the current step of a submission get a hint for that step."""
+"""Messages that do not fit the current step of a submission get a hint for that step.
+
+Messages sent outside any submission get a hint on how to list tasks and submit a result.
+"""
 
 from bots.local_api.client import SentMessage
 from tests.bot.support import (
@@ -20,6 +23,11 @@ EDIT_HINT = "修改已发送的消息不会生效，请重新发送修改后的�
 LOCATION_HINT = "请点击下方的“发送当前位置”按钮。"
 SUMMARY_HINT = "请点击汇总下方的“提交”“返回”或“放弃草稿”。"
 OPINION = "总体良好"
+EVIDENCE_HINT = (
+    "照片和位置只在提交检查结果时记录。要提交结果，请在任务卡片上点“提交结果”。"
+    "发送 /tasks 查看您的任务。"
+)
+IDLE_HINT = "发送 /tasks 查看您的任务，发送 /plan 查看本期日常巡查。"
 
 
 async def _task_card(loop: Loop, message_id: str) -> tuple[int, int, SentMessage]:
@@ -105,4 +113,30 @@ async def test_summary_step_rejects_typed_submit(loop: Loop) -> None:
     assert await task_state(loop, task_id) == "acknowledged"
     stored = await drafts(loop)
     assert stored[0].state == "Submit:confirm"
+    await loop.chats.assert_no_unexpected([user])
+
+
+async def test_photo_without_submission_gets_hint(loop: Loop) -> None:
+    user, task_id, _ = await _task_card(loop, "stray-photo")
+
+    await loop.control.send_photo(user, png())
+    after_photo = await loop.chats.receives(user, "只在提交检查结果时记录")
+    await loop.control.send_location(user, ORDOS_LATITUDE, ORDOS_LONGITUDE)
+    after_location = await loop.chats.receives(user, "只在提交检查结果时记录")
+
+    assert after_photo.text == EVIDENCE_HINT
+    assert after_location.text == EVIDENCE_HINT
+    assert await drafts(loop) == []
+    assert await task_state(loop, task_id) == "acknowledged"
+    await loop.chats.assert_no_unexpected([user])
+
+
+async def test_stray_text_gets_hint(loop: Loop) -> None:
+    user, _, _ = await _task_card(loop, "stray-text")
+
+    await loop.control.send_text(user, "你好")
+    reply = await loop.chats.receives(user, "/plan")
+
+    assert reply.text == IDLE_HINT
+    assert await drafts(loop) == []
     await loop.chats.assert_no_unexpected([user])
