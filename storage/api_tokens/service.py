@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from griddispatch.errors import NotFoundError, ValidationError
+from storage.api_tokens.cache import VerifiedTokens
 from storage.api_tokens.models import ApiScope, ApiToken
 from storage.db import Database
 
@@ -29,7 +30,8 @@ DEFAULT_RATE_PER_S = 10.0
 DEFAULT_BURST = 20
 MAX_RATE_PER_S = 10_000.0
 MAX_BURST = 100_000
-# last_used_at is written at most this often per token, so reads do not turn into writes.
+# last_used_at is written at most this often per token in each process, so reads do not
+# turn into writes.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,32}")
 # A scope "county:<code>" limits what the token reads and changes to one county.
@@ -114,23 +116,44 @@ async def create_token(
 
 
 async def verify_token(
-    db: Database, plaintext: str, *, now: datetime | None = None
+    db: Database,
+    plaintext: str,
+    *,
+    now: datetime | None = None,
+    cache: VerifiedTokens | None = None,
 ) -> ApiToken | None:
     """Return the unrevoked token record that `plaintext` is, or None.
 
-    Records the time of use, at most once per LAST_USED_RESOLUTION.
+    With `cache`, a token verified within the cache's TTL is taken from it
+    without a database read, so a revocation made since is not seen until the
+    entry expires. Unknown and revoked tokens are always read and never cached.
+    Records the time of use, on cache hits too, at most once per
+    LAST_USED_RESOLUTION in each process.
     """
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(plaintext)
-    async with db.reading() as session:
-        record = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
-    if record is None or record.revoked:
-        return None
+
+    record = cache.get(digest) if cache is not None else None
+    if record is None:
+        record = await _read_verified(db, digest)
+        if record is None:
+            return None
+        if cache is not None:
+            cache.put(digest, record)
+
     moment = now or datetime.now(UTC)
     if record.last_used_at is None or moment - record.last_used_at >= LAST_USED_RESOLUTION:
         await _touch(db, record.id, moment)
         record.last_used_at = moment
+    return record
+
+
+async def _read_verified(db: Database, digest: str) -> ApiToken | None:
+    async with db.reading() as session:
+        record = await session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    if record is None or record.revoked:
+        return None
     return record
 
 
