@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_NATS_PORT = 14222
@@ -17,6 +17,9 @@ DEFAULT_BOT_API_PORT = 18081
 DEFAULT_HTTP_PORT = 18080
 DEFAULT_DISPATCH_BATCH = 50
 MAX_DISPATCH_BATCH = 500
+DEFAULT_TOKEN_CACHE_S = 5.0
+# The upper bound limits how long a revoked token can keep working.
+MAX_TOKEN_CACHE_S = 300.0
 
 
 class Settings(BaseSettings):
@@ -118,6 +121,14 @@ class Settings(BaseSettings):
     signature_max_age_s: float = Field(
         default=300.0, gt=0, description="Seconds a signed hook request stays valid."
     )
+    token_cache_s: float = Field(
+        default=DEFAULT_TOKEN_CACHE_S,
+        description=(
+            f"Seconds (0 to {MAX_TOKEN_CACHE_S:g}) an API process reuses a verified API token "
+            "without reading the database; a revoked token keeps working that long. "
+            "0 reads the database on every request."
+        ),
+    )
     alert_label_subject: str = Field(
         default="subject_credit_code",
         description="Alert label holding the subject's credit code (or other id).",
@@ -182,6 +193,16 @@ class Settings(BaseSettings):
     locale: str = Field(
         default="zh_CN", description="Language of command output for users: zh_CN or en."
     )
+
+    @field_validator("token_cache_s")
+    @classmethod
+    def _check_token_cache(cls, seconds: float) -> float:
+        if not 0 <= seconds <= MAX_TOKEN_CACHE_S:
+            raise ValueError(
+                f"GRIDDISPATCH_TOKEN_CACHE_S {seconds:g} is out of range; set 0 to "
+                f"{MAX_TOKEN_CACHE_S:g} seconds, where 0 reads the database on every request"
+            )
+        return seconds
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -47,7 +47,12 @@ def bearer_token(request: web.Request) -> str:
 async def authenticate(request: web.Request) -> ApiToken:
     """Return the token record a request carries; raises 401 for an unknown or revoked token."""
     context = context_of(request)
-    record = await verify_token(context.db, bearer_token(request), now=context.clock.now())
+    record = await verify_token(
+        context.db,
+        bearer_token(request),
+        now=context.clock.now(),
+        cache=context.verified_tokens,
+    )
     if record is None:
         raise ApiError(
             401,

@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 
 from aiohttp import web
 from nats.aio.client import Client
@@ -15,6 +16,7 @@ from griddispatch.errors import ConfigurationError
 from griddispatch.nats_connection import connect
 from griddispatch.settings import Settings
 from griddispatch.streams import ensure_streams
+from storage.api_tokens.cache import VerifiedTokens
 from storage.db import Database
 from storage.escalation.policy import Escalation
 from storage.files import FileStore, open_file_store
@@ -58,6 +60,7 @@ class ApiService:
         self._configure = configure
         self._files = files if files is not None else open_file_store(settings, clock=clock)
         self._files_started = False
+        self._verified_tokens = VerifiedTokens(timedelta(seconds=settings.token_cache_s), clock)
         self._client: Client | None = None
         self._runner: web.AppRunner | None = None
 
@@ -83,6 +86,7 @@ class ApiService:
             clock=self._clock,
             settings=self._settings,
             files=self._files,
+            verified_tokens=self._verified_tokens,
         )
         app = create_app(context, extra_routes=self._extra_routes)
         for add_routes in self._configure:
@@ -100,7 +104,7 @@ class ApiService:
                 f"the API cannot listen on {self._host}:{self._port} ({exc.strerror}); "
                 "set GRIDDISPATCH_API_HOST and GRIDDISPATCH_API_PORT to a free address"
             ) from exc
-        log.info("api started url=%s", self.base_url)
+        log.info("api started url=%s token_cache_s=%g", self.base_url, self._settings.token_cache_s)
 
     async def stop(self) -> None:
         """Finish the requests in flight, stop listening, close NATS and the file store."""

@@ -151,7 +151,10 @@ def _add_tokens(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     create.add_argument(
         "--county", help="county code: the token reads and changes only that county's records"
     )
-    revoke = actions.add_parser("revoke", help="revoke a token; its requests fail from then on")
+    revoke = actions.add_parser(
+        "revoke",
+        help="revoke a token; API processes reject it within GRIDDISPATCH_TOKEN_CACHE_S seconds",
+    )
     revoke.add_argument("name", help="token name")
 
 

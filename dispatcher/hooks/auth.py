@@ -85,7 +85,9 @@ async def _bearer_token(request: web.Request, context: HookContext) -> ApiToken:
 
 
 async def _known_token(context: HookContext, plaintext: str, carrier: str) -> ApiToken:
-    token = await verify_token(context.db, plaintext, now=context.clock.now())
+    token = await verify_token(
+        context.db, plaintext, now=context.clock.now(), cache=context.verified_tokens
+    )
     if token is None:
         raise _unauthorized(
             "invalid_token",

@@ -6,11 +6,15 @@ from nats.js import JetStreamContext
 
 from griddispatch.clock import Clock
 from griddispatch.settings import Settings
+from storage.api_tokens.cache import VerifiedTokens
 from storage.db import Database
 
 
 class HookContext(Protocol):
-    """The database, JetStream, the clock and the settings; the API's context has all four."""
+    """The database, JetStream, the clock, the settings and the verified-token cache.
+
+    The API's context has all five, so hooks mounted on the API share its cache.
+    """
 
     @property
     def db(self) -> Database: ...
@@ -23,3 +27,6 @@ class HookContext(Protocol):
 
     @property
     def settings(self) -> Settings: ...
+
+    @property
+    def verified_tokens(self) -> VerifiedTokens: ...

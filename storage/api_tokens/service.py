@@ -167,6 +167,9 @@ async def _touch(db: Database, token_id: int, moment: datetime) -> None:
 async def revoke_token(db: Database, name: str, *, now: datetime | None = None) -> ApiToken:
     """Revoke a token by name; it fails every request from then on.
 
+    An API process that verified the token shortly before keeps accepting it
+    until its cache entry expires, which takes up to GRIDDISPATCH_TOKEN_CACHE_S.
+
     Raises NotFoundError for an unknown name. Revoking twice keeps the first time.
     """
     async with db.transaction() as session:

@@ -1,13 +1,20 @@
 """Bearer tokens and scopes: who gets in, who gets 401 and who gets 403."""
 
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
 from griddispatch.clock import ManualClock
+from griddispatch.nats_server import NatsServer
+from griddispatch.settings import DEFAULT_TOKEN_CACHE_S, Settings
 from storage.api_tokens.models import ApiToken
 from storage.api_tokens.service import revoke_token
 from storage.db import Database
-from tests.api.support import Client
+from storage.escalation.policy import Escalation
+from tests.api.support import Client, serving
+from tests.harness.loop import TEST_POLICIES
 
 DIRECTIVE = {"target": {"kind": "grid", "code": "150602001001"}, "title": "检查"}
 
@@ -55,11 +62,34 @@ async def test_readers_can_read(api: Client, token: str) -> None:
     assert reply.status == 200
 
 
-async def test_revoked_token_is_401(api: Client, db: Database) -> None:
+async def test_revoked_token_401_after_ttl(api: Client, db: Database, clock: ManualClock) -> None:
     assert (await api.get("/tasks", token="reader")).status == 200
 
     await revoke_token(db, "reader")
-    reply = await api.get("/tasks", token="reader")
+    within_ttl = await api.get("/tasks", token="reader")
+    clock.advance(timedelta(seconds=DEFAULT_TOKEN_CACHE_S))
+    after_ttl = await api.get("/tasks", token="reader")
+
+    assert within_ttl.status == 200
+    assert after_ttl.status == 401
+    assert after_ttl.error_code == "invalid_token"
+    assert "revoked" in after_ttl.data["error"]["message"]
+
+
+async def test_revoked_token_401_without_cache(
+    nats_server: NatsServer, db: Database, clock: ManualClock, tmp_path: Path
+) -> None:
+    async with serving(
+        nats_url=nats_server.url,
+        db=db,
+        escalation=Escalation.load(TEST_POLICIES, tmp_path / "calendars"),
+        clock=clock,
+        settings=Settings(data_dir=tmp_path, token_cache_s=0),
+    ) as api:
+        assert (await api.get("/tasks", token="reader")).status == 200
+
+        await revoke_token(db, "reader")
+        reply = await api.get("/tasks", token="reader")
 
     assert reply.status == 401
     assert reply.error_code == "invalid_token"

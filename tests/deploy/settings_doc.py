@@ -49,6 +49,7 @@ USED_BY: dict[str, str] = {
     "load_example_registry": "up",
     "hook_max_body_bytes": "api",
     "signature_max_age_s": "api",
+    "token_cache_s": "api",
     "alert_label_subject": "api",
     "alert_label_grid": "api",
     "alert_label_division": "api",

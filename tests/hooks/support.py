@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.nats_server import free_port
 from griddispatch.settings import Settings
+from storage.api_tokens.cache import VerifiedTokens
 from storage.api_tokens.service import create_token
 from storage.db import Database
 from storage.leads.models import Lead
@@ -39,12 +41,13 @@ CALLBACK_BACKOFF_S = 60.0
 
 @dataclass(frozen=True)
 class HookContextForTests:
-    """The four things the hooks need, taken from the running loop."""
+    """The five things the hooks need, taken from the running loop and the settings."""
 
     db: Database
     js: Any
     clock: Clock
     settings: Settings
+    verified_tokens: VerifiedTokens
 
 
 @dataclass
@@ -239,7 +242,13 @@ async def running_hooks(database_url: str, tmp_path: Path) -> AsyncIterator[Hook
             callback_backoff_s=CALLBACK_BACKOFF_S,
             callback_timeout_s=5.0,
         )
-        context = HookContextForTests(db=loop.db, js=loop.js, clock=loop.clock, settings=settings)
+        context = HookContextForTests(
+            db=loop.db,
+            js=loop.js,
+            clock=loop.clock,
+            settings=settings,
+            verified_tokens=VerifiedTokens(timedelta(seconds=settings.token_cache_s), loop.clock),
+        )
         app = web.Application()
         add_hook_routes(app, context)
         base_url = await _start_site(app, stack)

@@ -1,10 +1,12 @@
 """Requests the hooks reject: each gets its 4xx with a clear message, and nothing is written."""
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from storage.api_tokens.service import revoke_token
 from storage.hooks.models import SeenSignature
 from storage.labs.models import LabSample
 from storage.leads.models import Lead
@@ -38,6 +40,23 @@ async def test_unknown_token(hooks: Hooks) -> None:
     answer = await hooks.post(LEADS, GOOD_LEAD, token="gdt_not-a-real-token")
 
     _assert_error(answer, 401, "invalid_token", "unknown or revoked")
+    await _assert_nothing_written(hooks)
+
+
+async def test_revoked_token_after_cache_ttl(hooks: Hooks) -> None:
+    # A lead without a title passes authentication and then fails validation with 422,
+    # so the requests before the TTL ends show the token was accepted and write nothing.
+    untitled = {key: value for key, value in GOOD_LEAD.items() if key != "title"}
+    before_revoke = await hooks.post(LEADS, untitled)
+
+    await revoke_token(hooks.loop.db, "monitoring")
+    within_ttl = await hooks.post(LEADS, untitled)
+    hooks.loop.clock.advance(timedelta(seconds=hooks.settings.token_cache_s))
+    after_ttl = await hooks.post(LEADS, GOOD_LEAD)
+
+    _assert_error(before_revoke, 422, "validation_failed", "'title' is missing")
+    _assert_error(within_ttl, 422, "validation_failed", "'title' is missing")
+    _assert_error(after_ttl, 401, "invalid_token", "unknown or revoked")
     await _assert_nothing_written(hooks)
 
 

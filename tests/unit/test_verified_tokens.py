@@ -1,10 +1,13 @@
-"""The cache of verified API tokens on a manual clock."""
+"""The cache of verified API tokens on a manual clock, and the setting that sizes its TTL."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from griddispatch.clock import ManualClock
+from griddispatch.settings import MAX_TOKEN_CACHE_S, Settings
 from storage.api_tokens.cache import VerifiedTokens
 from storage.api_tokens.models import ApiToken
 
@@ -130,3 +133,25 @@ def test_invalid_cache_arguments(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         VerifiedTokens(ttl, clock, max_entries=max_entries)
+
+
+def test_token_cache_setting_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRIDDISPATCH_TOKEN_CACHE_S", raising=False)
+
+    assert Settings().token_cache_s == 5.0
+
+
+@pytest.mark.parametrize("seconds", ["0", "0.5", str(MAX_TOKEN_CACHE_S)])
+def test_token_cache_setting_accepts(monkeypatch: pytest.MonkeyPatch, seconds: str) -> None:
+    monkeypatch.setenv("GRIDDISPATCH_TOKEN_CACHE_S", seconds)
+
+    assert Settings().token_cache_s == float(seconds)
+
+
+@pytest.mark.parametrize("seconds", ["-1", "300.5", "nan", "inf"])
+def test_token_cache_setting_rejects(monkeypatch: pytest.MonkeyPatch, seconds: str) -> None:
+    monkeypatch.setenv("GRIDDISPATCH_TOKEN_CACHE_S", seconds)
+
+    expected = f"GRIDDISPATCH_TOKEN_CACHE_S {seconds} is out of range"
+    with pytest.raises(ValidationError, match=re.escape(expected)):
+        Settings()
