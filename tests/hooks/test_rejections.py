@@ -20,6 +20,8 @@ GOOD_LEAD = {
     "title": "舆情：某农场疑似违规用药",
     "subject": {"credit_code": FARM_CODE},
 }
+# A lead that passes authentication and then fails validation with 422, so it writes nothing.
+UNTITLED_LEAD = {key: value for key, value in GOOD_LEAD.items() if key != "title"}
 
 
 async def _assert_nothing_written(hooks: Hooks) -> None:
@@ -44,19 +46,28 @@ async def test_unknown_token(hooks: Hooks) -> None:
 
 
 async def test_revoked_token_after_cache_ttl(hooks: Hooks) -> None:
-    # A lead without a title passes authentication and then fails validation with 422,
-    # so the requests before the TTL ends show the token was accepted and write nothing.
-    untitled = {key: value for key, value in GOOD_LEAD.items() if key != "title"}
-    before_revoke = await hooks.post(LEADS, untitled)
+    # A 422 for the untitled lead shows that the token passed authentication.
+    before_revoke = await hooks.post(LEADS, UNTITLED_LEAD)
 
     await revoke_token(hooks.loop.db, "monitoring")
-    within_ttl = await hooks.post(LEADS, untitled)
+    within_ttl = await hooks.post(LEADS, UNTITLED_LEAD)
     hooks.loop.clock.advance(timedelta(seconds=hooks.settings.token_cache_s))
     after_ttl = await hooks.post(LEADS, GOOD_LEAD)
 
     _assert_error(before_revoke, 422, "validation_failed", "'title' is missing")
     _assert_error(within_ttl, 422, "validation_failed", "'title' is missing")
     _assert_error(after_ttl, 401, "invalid_token", "unknown or revoked")
+    await _assert_nothing_written(hooks)
+
+
+async def test_signed_request_sees_revocation_at_once(hooks: Hooks) -> None:
+    cached = await hooks.post(LEADS, UNTITLED_LEAD)
+
+    await revoke_token(hooks.loop.db, "monitoring")
+    signed = await hooks.post_signed(LEADS, GOOD_LEAD)
+
+    _assert_error(cached, 422, "validation_failed", "'title' is missing")
+    _assert_error(signed, 401, "invalid_signature", "matches no token")
     await _assert_nothing_written(hooks)
 
 
