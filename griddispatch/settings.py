@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_NATS_PORT = 14222
@@ -230,3 +230,16 @@ class Settings(BaseSettings):
 # The token the bot uses against the local Bot API server. It is not a secret:
 # that server accepts any well-formed token and reaches nothing outside.
 LOCAL_BOT_TOKEN = "1000000001:griddispatch-local-bot"
+
+
+def describe_invalid_settings(error: ValidationError) -> str:
+    """Return one line per invalid setting, naming its environment variable and value."""
+    env_prefix = Settings.model_config.get("env_prefix", "")
+    lines = []
+    for problem in error.errors():
+        name = env_prefix + "_".join(str(part) for part in problem["loc"]).upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        if name not in message:
+            message = f"{name}={problem['input']!r} is invalid: {message}"
+        lines.append(f"{message}; correct the variable in the environment")
+    return "\n".join(lines)

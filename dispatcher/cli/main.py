@@ -15,7 +15,7 @@ from dispatcher.cli.parser import build_parser
 from griddispatch.errors import GridDispatchError
 from griddispatch.i18n import Translator
 from griddispatch.logs import configure_logging
-from griddispatch.settings import Settings
+from griddispatch.settings import Settings, describe_invalid_settings
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,12 @@ EXIT_ERROR = 1
 def main(argv: list[str] | None = None) -> int:
     """Run one `griddispatch` subcommand and return its exit code."""
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except pydantic.ValidationError as exc:
+        _ = Translator()
+        print(_("Error: {message}", message=describe_invalid_settings(exc)), file=sys.stderr)
+        return EXIT_ERROR
     long_running = args.command in {"up", "dispatcher", "worker", "bot", "api"}
     configure_logging(settings.log_level if long_running else "WARNING")
     _ = Translator(settings.locale)

@@ -177,3 +177,27 @@ async def test_tasks_lists_task(
         f"#{accepted.task_ids[0]} | 待签收 | 卢正强 (JG0010) | 2026-03-02 10:00 | {message.title}"
     )
     assert lines[2] == "共 1 个任务"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("GRIDDISPATCH_TOKEN_CACHE_S", "999"), ("GRIDDISPATCH_DISPATCH_BATCH", "abc")],
+)
+async def test_invalid_setting_named(
+    cli_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    exit_code = await _run("tasks")
+
+    captured = capsys.readouterr()
+    assert exit_code == 1
+    assert captured.err.startswith("错误：")
+    assert variable in captured.err
+    assert value in captured.err
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
