@@ -1,16 +1,17 @@
 """Post leads over HTTP to the running API and dispatcher; report throughput and latency.
 
-The script runs as two processes on loopback. It prepares a fresh database
+The script runs as two processes on loopback, or four with --split. It prepares a fresh database
 (SQLite in a temporary folder, or a new PostgreSQL database next to the one
 --dsn names), migrates it, imports the Ordos example registry and creates a
 hook token whose rate limit the run cannot reach. Then it starts itself with
 `--serve` as the server process: an embedded nats-server, and the
 dispatcher, the worker and the API with the hooks, each built by
 `dispatcher.up.build_component` as `griddispatch up` builds them. With
---split the API runs in a third process, as `griddispatch api` runs apart
-from `griddispatch dispatcher` in a deployment, so the two can use both
-cores. The bot is left out, so that sending tasks to Telegram takes no CPU
-from the path measured here.
+--split the dispatcher (with the nats-server), the worker and the API each
+run in a process of their own, as `griddispatch dispatcher`, `worker` and
+`api` run in a deployment, so that they can use both cores. The bot is
+left out, so that sending tasks to Telegram takes no CPU from the path
+measured here.
 
 The client (this process) POSTs leads to /api/v1/hooks/leads with aiohttp,
 at most --concurrency at a time. With --rate it sends lead `i` no earlier
@@ -345,7 +346,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> RunResult:
 def _start_servers(
     args: argparse.Namespace, backend: str, url: str, folder: Path, api_port: int
 ) -> list[subprocess.Popen[str]]:
-    """Start one server process with every component, or with --split the API in a second one."""
+    """Start one server process with every component, or with --split one per component."""
     nats_port = free_port()
 
     def profile(part: str) -> Path | None:
@@ -354,14 +355,18 @@ def _start_servers(
     if not args.split:
         everything = ["--components", "dispatcher,worker,api", "--nats-port", str(nats_port)]
         return [_start_server(url, folder, api_port, profile(""), everything)]
-    backend_part = ["--components", "dispatcher,worker", "--nats-port", str(nats_port)]
-    api_part = ["--components", "api", "--nats-url", f"nats://127.0.0.1:{nats_port}"]
-    first = _start_server(url, folder, api_port, profile("-dispatcher"), backend_part)
+    nats_url = f"nats://127.0.0.1:{nats_port}"
+    dispatcher_part = ["--components", "dispatcher", "--nats-port", str(nats_port)]
+    servers = [_start_server(url, folder, api_port, profile("-dispatcher"), dispatcher_part)]
     try:
-        return [first, _start_server(url, folder, api_port, profile("-api"), api_part)]
+        for name in ("worker", "api"):
+            part = ["--components", name, "--nats-url", nats_url]
+            servers.append(_start_server(url, folder, api_port, profile(f"-{name}"), part))
     except Exception:
-        _stop_server(first)
+        for server in reversed(servers):
+            _stop_server(server)
         raise
+    return servers
 
 
 def _result(
@@ -440,7 +445,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--split",
         action="store_true",
-        help="run the API in a process of its own, apart from the dispatcher and the worker",
+        help="run the dispatcher, the worker and the API each in a process of its own",
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--components", default="dispatcher,worker,api", help=argparse.SUPPRESS)
