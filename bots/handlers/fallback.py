@@ -21,7 +21,7 @@ async def on_unexpected(message: Message) -> None:
         await message.answer(
             _(
                 "Photos and locations are recorded only as part of a submission. "
-                "To submit a result, tap Submit result on the task card. "
+                "To submit a result, acknowledge the task, then tap Submit result on its card. "
                 "Send /tasks to list your tasks."
             )
         )
