@@ -190,7 +190,7 @@ class Settings(BaseSettings):
         default="", description="Prefix put before every object key, such as 'griddispatch/'."
     )
     log_level: str = Field(default="INFO", description="Root log level.")
-    locale: str = Field(
+    locale: Literal["zh_CN", "en"] = Field(
         default="zh_CN", description="Language of command output for users: zh_CN or en."
     )
 

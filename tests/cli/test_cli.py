@@ -181,7 +181,11 @@ async def test_tasks_lists_task(
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("GRIDDISPATCH_TOKEN_CACHE_S", "999"), ("GRIDDISPATCH_DISPATCH_BATCH", "abc")],
+    [
+        ("GRIDDISPATCH_TOKEN_CACHE_S", "999"),
+        ("GRIDDISPATCH_DISPATCH_BATCH", "abc"),
+        ("GRIDDISPATCH_LOCALE", "fr"),
+    ],
 )
 async def test_invalid_setting_named(
     cli_env: str,
