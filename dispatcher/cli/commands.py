@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -177,9 +178,20 @@ async def show_task(settings: Settings, args: argparse.Namespace, _: Translator)
         print(_("Result due by: {deadline}", deadline=local_time(view.due_at)))
         for event in await trail(db, args.task_id):
             label = _(EVENT_LABELS.get(event.kind, event.kind))
-            details = " ".join(f"{key}={value}" for key, value in event.detail.items())
+            details = " ".join(f"{key}={_shown(value)}" for key, value in event.detail.items())
             print(f"  {local_time(event.at)}  {label}  {event.actor}  {details}".rstrip())
     return 0
+
+
+def _shown(value: Any) -> str:
+    """Return a trail detail value for printing, with a timestamp in China Standard Time."""
+    if not isinstance(value, str):
+        return str(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return local_time(moment) if moment.tzinfo is not None else value
 
 
 async def show_dead_letters(settings: Settings, args: argparse.Namespace, _: Translator) -> int:

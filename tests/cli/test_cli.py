@@ -16,6 +16,7 @@ from sqlalchemy import select
 from dispatcher.cli.main import main
 from griddispatch.messages import TargetKind
 from storage.db import Database
+from storage.directives.service import Accepted
 from storage.registry.models import Subject
 from storage.registry.service import import_files
 from tests.storage.support import (
@@ -156,16 +157,21 @@ async def test_tasks_english(
     ]
 
 
+async def _directive_to_jg0010(database_url: str, folder: Path, message_id: str) -> Accepted:
+    """Import the small registry and issue one directive to JG0010."""
+    db = Database(database_url)
+    try:
+        await import_files(db, write_small_registry(folder))
+        return await issue_directive(db, directive(message_id, TargetKind.INSPECTOR, "JG0010"))
+    finally:
+        await db.dispose()
+
+
 async def test_tasks_lists_task(
     cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = Database(cli_env)
-    try:
-        await import_files(db, write_small_registry(tmp_path))
-        message = directive("d-cli", TargetKind.INSPECTOR, "JG0010")
-        accepted = await issue_directive(db, message)
-    finally:
-        await db.dispose()
+    accepted = await _directive_to_jg0010(cli_env, tmp_path, "d-cli")
+    message = directive("d-cli", TargetKind.INSPECTOR, "JG0010")
 
     exit_code = await _run("tasks")
 
@@ -177,6 +183,20 @@ async def test_tasks_lists_task(
         f"#{accepted.task_ids[0]} | 待签收 | 卢正强 (JG0010) | 2026-03-02 10:00 | {message.title}"
     )
     assert lines[2] == "共 1 个任务"
+
+
+async def test_task_trail_in_china_time(
+    cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    accepted = await _directive_to_jg0010(cli_env, tmp_path, "d-trail")
+
+    exit_code = await _run("task", "show", str(accepted.task_ids[0]))
+
+    output = capsys.readouterr().out
+    assert exit_code == 0
+    # The "created" entry stores its deadlines in UTC; START plus one hour is 10:00 in China.
+    assert "ack_due_at=2026-03-02 10:00" in output
+    assert "+00:00" not in output
 
 
 @pytest.mark.parametrize(
