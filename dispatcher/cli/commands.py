@@ -336,4 +336,12 @@ async def revoke_api_token(settings: Settings, args: argparse.Namespace, _: Tran
     async with database(settings) as db:
         await revoke_token(db, args.name)
     print(_("Token {name} revoked.", name=args.name))
+    if settings.token_cache_s > 0:
+        print(
+            _(
+                "API processes that cached it accept it for up to {seconds} s more "
+                "(GRIDDISPATCH_TOKEN_CACHE_S).",
+                seconds=f"{settings.token_cache_s:g}",
+            )
+        )
     return 0

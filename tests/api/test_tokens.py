@@ -158,11 +158,28 @@ async def test_cli_revokes_token(cli_env: str, capsys: pytest.CaptureFixture[str
     code = await asyncio.to_thread(main, ["tokens", "revoke", "reader"])
 
     assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Token reader revoked.",
+        "API processes that cached it accept it for up to 5 s more (GRIDDISPATCH_TOKEN_CACHE_S).",
+    ]
     db = Database(cli_env)
     try:
         assert await verify_token(db, plaintext) is None
     finally:
         await db.dispose()
+
+
+async def test_cli_revoke_without_cache(
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GRIDDISPATCH_TOKEN_CACHE_S", "0")
+    await asyncio.to_thread(main, ["tokens", "create", "writer", "--scope", "read_only"])
+    capsys.readouterr()
+
+    code = await asyncio.to_thread(main, ["tokens", "revoke", "writer"])
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == ["Token writer revoked."]
 
 
 async def test_cli_rejects_unknown_scope(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
