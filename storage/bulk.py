@@ -31,8 +31,7 @@ async def assign_ids(session: AsyncSession, model: Any, rows: Sequence[_WithId])
     """
     if len(rows) < 2 or not _is_sqlite(session):
         return
-    largest = await session.scalar(select(func.max(model.id)))
-    first = int(largest or 0) + 1
+    first = await _first_free_id(session, model)
     for offset, row in enumerate(rows):
         row.id = first + offset
 
@@ -54,13 +53,18 @@ async def insert_rows(
         await session.execute(insert(model), rows)
         return []
     if _is_sqlite(session):
-        first = int(await session.scalar(select(func.max(model.id))) or 0) + 1
+        first = await _first_free_id(session, model)
         ids = list(range(first, first + len(rows)))
         numbered = [{**row, "id": row_id} for row, row_id in zip(rows, ids, strict=True)]
         await session.execute(insert(model), numbered)
         return ids
     statement = insert(model).returning(model.id, sort_by_parameter_order=True)
     return list(await session.scalars(statement, rows))
+
+
+async def _first_free_id(session: AsyncSession, model: Any) -> int:
+    """Return the id after the largest in `model`'s table; safe under SQLite's write lock."""
+    return int(await session.scalar(select(func.max(model.id))) or 0) + 1
 
 
 def _is_sqlite(session: AsyncSession) -> bool:
