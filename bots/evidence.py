@@ -4,7 +4,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, F
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import Message
 
@@ -12,6 +12,9 @@ from griddispatch.errors import ValidationError
 from storage.files import FileStore
 
 log = logging.getLogger(__name__)
+
+# A photo sent as a file, so that Telegram does not recompress it.
+IMAGE_DOCUMENT = F.document.mime_type.startswith("image/")
 
 # getFile serves files up to 20 MB (Bot API documentation, getFile).
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024

@@ -19,7 +19,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message, ReplyKeyboa
 
 from bots.callbacks import DraftCallback, DraftStep, ItemCallback, ItemChoice
 from bots.deps import BotDeps
-from bots.evidence import PhotoTooLargeError, save_photo
+from bots.evidence import IMAGE_DOCUMENT, PhotoTooLargeError, save_photo
 from bots.receipt_pdf import render_receipt
 from bots.submit_texts import (
     CHOICE_ANSWERS,
@@ -409,9 +409,7 @@ def create_router() -> Router:
     router.message.register(on_note, StateFilter(Submit.note), F.text)
     router.message.register(on_opinion, StateFilter(Submit.opinion), F.text)
     router.message.register(on_photo, StateFilter(Submit.photos), F.photo)
-    router.message.register(
-        on_photo, StateFilter(Submit.photos), F.document.mime_type.startswith("image/")
-    )
+    router.message.register(on_photo, StateFilter(Submit.photos), IMAGE_DOCUMENT)
     router.message.register(on_location, StateFilter(Submit.location), F.location)
     router.message.register(on_wrong_input, StateFilter(Submit))
     router.edited_message.register(on_edited)
