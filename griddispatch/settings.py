@@ -238,6 +238,7 @@ def describe_invalid_settings(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
         name = env_prefix + "_".join(str(part) for part in problem["loc"]).upper()
+        # Pydantic puts "Value error, " before the message of a validator's ValueError.
         message = problem["msg"].removeprefix("Value error, ")
         if name not in message:
             message = f"{name}={problem['input']!r} is invalid: {message}"

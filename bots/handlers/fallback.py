@@ -33,7 +33,7 @@ async def on_unexpected(message: Message) -> None:
 
 
 def create_router() -> Router:
-    """Return the router of last resort; include it after every other router."""
+    """Return the router of last resort. Include it after every other router."""
     router = Router(name="fallback")
     router.message.register(
         on_stray_evidence, StateFilter(None), F.photo | F.location | IMAGE_DOCUMENT

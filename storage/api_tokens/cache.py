@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from griddispatch.clock import Clock
 from storage.api_tokens.models import ApiToken
 
-# A deployment has a few dozen tokens, so this bound is only reached when tokens
-# are created in bulk. Past it, the entry cached first is dropped.
+# An estimate: a deployment has a few dozen tokens, so only tokens created in bulk
+# reach this bound. Past it, the entry cached first is dropped.
 DEFAULT_MAX_ENTRIES = 1024
 
 

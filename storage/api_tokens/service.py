@@ -127,8 +127,8 @@ async def verify_token(
     With `cache`, a token verified within the cache's TTL is taken from it
     without a database read, so a revocation made since is not seen until the
     entry expires. Unknown and revoked tokens are always read and never cached.
-    Records the time of use, on cache hits too, at most once per
-    LAST_USED_RESOLUTION in each process.
+    Writes last_used_at, on cache hits too, once the record's value is
+    LAST_USED_RESOLUTION old. Each process checks its own copy of the record.
     """
     if not plaintext.startswith(TOKEN_PREFIX):
         return None

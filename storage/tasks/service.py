@@ -58,7 +58,7 @@ async def record_event(
     now: datetime,
     detail: dict[str, Any] | None = None,
 ) -> int:
-    """Append a trail entry and queue its `gd.event.task.<kind>` message; return the entry's id."""
+    """Append a trail entry, queue its `gd.event.task.<kind>` message, return the entry's id."""
     (event_id,) = await record_events(
         session, [(task, detail or {})], kind=kind, actor=actor, now=now
     )

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from dispatcher.cli.main import main
-from griddispatch.messages import TargetKind
+from griddispatch.messages import DirectiveMessage, TargetKind
 from storage.db import Database
 from storage.directives.service import Accepted
 from storage.registry.models import Subject
@@ -157,12 +157,15 @@ async def test_tasks_english(
     ]
 
 
-async def _directive_to_jg0010(database_url: str, folder: Path, message_id: str) -> Accepted:
-    """Import the small registry and issue one directive to JG0010."""
+async def _directive_to_jg0010(
+    database_url: str, folder: Path, message_id: str
+) -> tuple[DirectiveMessage, Accepted]:
+    """Import the small registry, issue one directive to JG0010, and return it with its outcome."""
+    message = directive(message_id, TargetKind.INSPECTOR, "JG0010")
     db = Database(database_url)
     try:
         await import_files(db, write_small_registry(folder))
-        return await issue_directive(db, directive(message_id, TargetKind.INSPECTOR, "JG0010"))
+        return message, await issue_directive(db, message)
     finally:
         await db.dispose()
 
@@ -170,8 +173,7 @@ async def _directive_to_jg0010(database_url: str, folder: Path, message_id: str)
 async def test_tasks_lists_task(
     cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    accepted = await _directive_to_jg0010(cli_env, tmp_path, "d-cli")
-    message = directive("d-cli", TargetKind.INSPECTOR, "JG0010")
+    message, accepted = await _directive_to_jg0010(cli_env, tmp_path, "d-cli")
 
     exit_code = await _run("tasks")
 
@@ -188,13 +190,13 @@ async def test_tasks_lists_task(
 async def test_task_trail_in_china_time(
     cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    accepted = await _directive_to_jg0010(cli_env, tmp_path, "d-trail")
+    _, accepted = await _directive_to_jg0010(cli_env, tmp_path, "d-trail")
 
     exit_code = await _run("task", "show", str(accepted.task_ids[0]))
 
     output = capsys.readouterr().out
     assert exit_code == 0
-    # The "created" entry stores its deadlines in UTC; START plus one hour is 10:00 in China.
+    # The "created" entry stores its deadlines in UTC. START plus one hour is 10:00 in China.
     assert "ack_due_at=2026-03-02 10:00" in output
     assert "+00:00" not in output
 
