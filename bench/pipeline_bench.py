@@ -6,15 +6,21 @@ times from the first publish until the last one is done:
 - raw: `nats-py` pull consumers in their own processes fetch from a plain
   stream and ack each message. The case is done when the consumer's ack
   floor reaches the last message. This is the limit of JetStream here.
+- store-only floor: the same consumers, but each fetched batch first writes,
+  in one transaction, the rows a routed lead writes (lead, task, trail
+  entry, two outbox rows) with the database driver alone: the sqlite3
+  module or asyncpg, no SQLAlchemy, no parsing, no routing. No routed
+  pipeline that stores those rows can beat this on the same machine.
 - routed: `griddispatch dispatcher` processes consume directives (each to one
   inspector) and leads (each about one subject, with its own dedup key). The
   case is done when every directive and lead is stored. Each is stored in
   the transaction that writes its task and its outbox notification.
 
-Both run with one and with two consumer processes, on SQLite and on
-PostgreSQL, and the table gives routed over raw messages a second. Then a
-directive to a grid of 1,000 inspectors (added to the example registry) is
-timed from its publish until its 1,000 notifications are queued.
+Each runs with one and with two consumer processes, on SQLite and on
+PostgreSQL, and the table gives the floor and routed over raw messages a
+second. Then a directive to a grid of 1,000 inspectors (added to the
+example registry) is timed from its publish until its 1,000 notifications
+are queued.
 
     .venv/bin/python bench/pipeline_bench.py
     .venv/bin/python bench/pipeline_bench.py --messages 500 --databases sqlite
@@ -32,21 +38,25 @@ import os
 import platform
 import pstats
 import signal
+import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import asyncpg
 import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from sqlalchemy import func, insert, select
+from sqlalchemy.engine import make_url
 
 from dispatcher.setup import escalation_from, load_example_registry
 from griddispatch import subjects
@@ -167,12 +177,18 @@ async def children(
 # ---------------------------------------------------------------- raw JetStream
 
 
-async def raw_consumer(nats_url: str, durable: str) -> None:
-    """Run as a child: fetch from the raw stream and ack each message until SIGTERM."""
+async def raw_consumer(
+    nats_url: str, durable: str, writer: "SqliteFloor | PostgresFloor | None" = None
+) -> None:
+    """Run as a child: fetch from the raw stream and ack each message until SIGTERM.
+
+    With `writer`, the rows of each fetched batch are written before the batch is acked.
+    """
     client = await nats.connect(nats_url)
     subscription = await client.jetstream().pull_subscribe(
         RAW_SUBJECT, durable=durable, stream=RAW_STREAM
     )
+    run = uuid.uuid4().hex[:8]
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("raw consumer ready", flush=True)
@@ -181,9 +197,13 @@ async def raw_consumer(nats_url: str, durable: str) -> None:
             messages = await subscription.fetch(RAW_FETCH_BATCH, timeout=1.0)
         except nats.errors.TimeoutError:
             continue
+        if writer is not None:
+            await writer.write([f"{run}-{m.metadata.sequence.stream}" for m in messages])
         for message in messages:
             await message.ack()
     await client.close()
+    if writer is not None:
+        await writer.close()
 
 
 async def prepare_raw(js: JetStreamContext, durable: str) -> None:
@@ -206,11 +226,21 @@ async def raw_drained(js: JetStreamContext, durable: str, count: int) -> bool:
 
 
 async def time_raw(
-    js: JetStreamContext, nats_url: str, log_dir: Path, *, replicas: int, count: int
+    js: JetStreamContext,
+    nats_url: str,
+    log_dir: Path,
+    *,
+    replicas: int,
+    count: int,
+    store_in: Database | None = None,
 ) -> float:
+    """Time raw consumers, or with `store_in` the store-only floor on that database."""
     durable = f"bench-raw-{uuid.uuid4().hex[:6]}"
     await prepare_raw(js, durable)
     args = [__file__, "--raw-consumer", nats_url, durable]
+    if store_in is not None:
+        args = [__file__, "--floor-consumer", nats_url, durable, store_in.url]
+        args.append(await floor_target(store_in))
     async with children(
         "raw", args, dict(os.environ), log_dir, copies=replicas, ready="raw consumer ready"
     ):
@@ -219,6 +249,154 @@ async def time_raw(
         await publish_all(js, [(RAW_SUBJECT, f"raw-{n}", payload) for n in range(count)])
         await wait_until(lambda: raw_drained(js, durable, count), "raw consumers to ack all")
         return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- store-only floor
+
+FLOOR_SOURCE = "bench-floor"
+FLOOR_NUMBERED = ("leads", "tasks", "events")
+FLOOR_SQL = {
+    "leads": (
+        "leads",
+        "id, source, dedup_key, episode, message_id, title, text, severity, subject_id,"
+        " routing, routing_detail, lead_count, ack_within, created_at",
+    ),
+    "tasks": (
+        "tasks",
+        "id, kind, lead_id, inspector_id, subject_id, title, body, priority, routing, state,"
+        " assignment, policy_name, ack_within, due_within, ack_due_at, due_at,"
+        " deadline_provisional, fired_steps, escalation_step, next_step_at, created_at,"
+        " updated_at",
+    ),
+    "events": ("task_events", "id, task_id, kind, state, actor, at, detail"),
+    "outbox": ("outbox", "subject, msg_id, payload, created_at, attempts"),
+}
+
+
+@dataclass(frozen=True)
+class FloorTarget:
+    """The subject and inspector every store-only lead and task points at."""
+
+    subject_id: int
+    inspector_id: int
+
+
+def floor_rows(
+    keys: list[str], ids: dict[str, list[int]], target: FloorTarget, now: Any
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Return, by table, the rows that routed leads with these keys write.
+
+    `ids` gives the new ids of leads, tasks and events, and `now` is a
+    timestamp in the form the driver takes.
+    """
+    detail = json.dumps({"subject_id": target.subject_id, "matched_by": "credit_code"})
+    created = json.dumps({"routing": "subject", "policy": "lead"})
+    leads, tasks, events, outbox = [], [], [], []
+    for key, lead_id, task_id, event_id in zip(
+        keys, ids["leads"], ids["tasks"], ids["events"], strict=True
+    ):
+        title = f"舆情：疑似违规用药 {key}"
+        lead_row = (lead_id, FLOOR_SOURCE, key, 1, key, title, "", "normal")
+        leads.append((*lead_row, target.subject_id, "subject", detail, 1, "4h", now))
+        task_row = (task_id, "lead", lead_id, target.inspector_id, target.subject_id, title)
+        deadlines = ("4h", "3d", now, now, False, "[]", 0, now, now, now)
+        tasks.append((*task_row, "", "normal", "subject", "new", "each", "lead", *deadlines))
+        events.append((event_id, task_id, "created", "new", "system", now, created))
+        body = json.dumps({"task_id": task_id, "event_id": event_id, "title": title})
+        outbox.append((f"gd.event.task.created.{key}", f"{FLOOR_SOURCE}-{key}-e", body, now, 0))
+        outbox.append((f"gd.notify.{target.inspector_id}", f"{FLOOR_SOURCE}-{key}-n", body, now, 0))
+    return {"leads": leads, "tasks": tasks, "events": events, "outbox": outbox}
+
+
+def insert_sql(table_key: str, placeholder: Callable[[int], str]) -> str:
+    table, columns = FLOOR_SQL[table_key]
+    marks = ", ".join(placeholder(n) for n in range(1, columns.count(",") + 2))
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+
+
+class SqliteFloor:
+    """Writes store-only rows with the sqlite3 module, synchronously, in one transaction."""
+
+    def __init__(self, path: str, target: FloorTarget) -> None:
+        self._connection = sqlite3.connect(path, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            self._connection.execute(f"PRAGMA {pragma}")
+        self._connection.execute("PRAGMA busy_timeout=30000")
+        self._target = target
+
+    async def write(self, keys: list[str]) -> None:
+        db = self._connection
+        db.execute("BEGIN IMMEDIATE")
+        ids = {name: self._next_ids(FLOOR_SQL[name][0], len(keys)) for name in FLOOR_NUMBERED}
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        for name, rows in floor_rows(keys, ids, self._target, now).items():
+            db.executemany(insert_sql(name, lambda _: "?"), rows)
+        db.execute("COMMIT")
+
+    def _next_ids(self, table: str, count: int) -> list[int]:
+        (largest,) = self._connection.execute(f"SELECT max(id) FROM {table}").fetchone()
+        return list(range((largest or 0) + 1, (largest or 0) + 1 + count))
+
+    async def close(self) -> None:
+        self._connection.close()
+
+
+class PostgresFloor:
+    """Writes store-only rows with asyncpg, in one transaction."""
+
+    def __init__(self, connection: asyncpg.Connection, target: FloorTarget) -> None:
+        self._connection = connection
+        self._target = target
+
+    @classmethod
+    async def connect(cls, url: str, target: FloorTarget) -> "PostgresFloor":
+        parts = make_url(url)
+        connection = await asyncpg.connect(
+            user=parts.username, host=parts.host, port=parts.port, database=parts.database
+        )
+        return cls(connection, target)
+
+    async def write(self, keys: list[str]) -> None:
+        db = self._connection
+        async with db.transaction():
+            ids = {
+                name: await self._next_ids(FLOOR_SQL[name][0], len(keys)) for name in FLOOR_NUMBERED
+            }
+            rows = floor_rows(keys, ids, self._target, datetime.now(UTC))
+            for name, table_rows in rows.items():
+                await db.executemany(insert_sql(name, lambda n: f"${n}"), table_rows)
+
+    async def _next_ids(self, table: str, count: int) -> list[int]:
+        records = await self._connection.fetch(
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)",
+            count,
+        )
+        return [int(record[0]) for record in records]
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+
+async def floor_consumer(nats_url: str, durable: str, database_url: str, target: str) -> None:
+    """Run as a child: a raw consumer that writes each batch's rows before acking it."""
+    subject_id, inspector_id = (int(part) for part in target.split(","))
+    where = FloorTarget(subject_id, inspector_id)
+    writer: SqliteFloor | PostgresFloor
+    if database_url.startswith("sqlite"):
+        writer = SqliteFloor(str(make_url(database_url).database), where)
+    else:
+        writer = await PostgresFloor.connect(database_url, where)
+    await raw_consumer(nats_url, durable, writer)
+
+
+async def floor_target(db: Database) -> str:
+    """Return "subject id,inspector id" of a subject bound to an inspector."""
+    async with db.reading() as session:
+        subject = await session.scalar(
+            select(Subject).where(Subject.inspector_id.is_not(None)).limit(1)
+        )
+    assert subject is not None and subject.inspector_id is not None
+    return f"{subject.id},{subject.inspector_id}"
 
 
 # ---------------------------------------------------------------- routed pipeline
@@ -496,6 +674,13 @@ async def bench_database(
         if args.profile:
             out = args.profile / f"profile-{kind}.txt"
             await profile_in_process(db, args.messages, inspectors, out)
+        # Last, because its rows about one subject would slow the routed cases.
+        for replicas in args.replicas:
+            floor_s = await time_raw(
+                js, nats_url, folder, replicas=replicas, count=args.messages, store_in=db
+            )
+            results.append(Result(kind, "floor", replicas, args.messages, floor_s))
+            log.info("store-only floor %s x%d: %.0f/s", kind, replicas, args.messages / floor_s)
         log.info("fan-out %s to %d: %s", kind, inspectors, fanout)
     return results, FanoutResult(kind, inspectors, fanout)
 
@@ -503,16 +688,21 @@ async def bench_database(
 def print_results(results: list[Result], fanouts: list[FanoutResult]) -> bool:
     """Print the table and the goals; return whether every goal was met."""
     met = True
-    print("| Database | Consumers | Raw JetStream msg/s | Routed msg/s | Routed / raw |")
-    print("|---|---|---|---|---|")
+    print(
+        "| Database | Consumers | Raw JetStream msg/s | Store-only floor msg/s | Routed msg/s "
+        "| Floor / raw | Routed / raw |"
+    )
+    print("|---|---|---|---|---|---|---|")
     raw = {(r.database, r.replicas): r for r in results if r.kind == "raw"}
+    floor = {(r.database, r.replicas): r for r in results if r.kind == "floor"}
     for routed in (r for r in results if r.kind == "routed"):
         base = raw[(routed.database, routed.replicas)]
+        stored = floor[(routed.database, routed.replicas)]
         ratio = routed.rate / base.rate
         met = met and ratio >= GOAL_RATIO
         print(
-            f"| {routed.database} | {routed.replicas} | {base.rate:,.0f} | {routed.rate:,.0f} "
-            f"| {ratio:.3f} |"
+            f"| {routed.database} | {routed.replicas} | {base.rate:,.0f} | {stored.rate:,.0f} "
+            f"| {routed.rate:,.0f} | {stored.rate / base.rate:.3f} | {ratio:.3f} |"
         )
     for fanout in fanouts:
         median = statistics.median(fanout.seconds)
@@ -578,6 +768,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--raw-consumer", nargs=2, metavar=("NATS_URL", "DURABLE"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--floor-consumer", nargs=4, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -586,6 +777,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.raw_consumer:
         asyncio.run(raw_consumer(*args.raw_consumer))
+        return 0
+    if args.floor_consumer:
+        asyncio.run(floor_consumer(*args.floor_consumer))
         return 0
     return asyncio.run(run(args))
 
