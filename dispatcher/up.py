@@ -15,8 +15,8 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
-from bots.app import BotService, WebhookConfig
 from bots.local_api.client import LocalBotApiControl
 from bots.local_api.server import LocalBotApiServer
 from dispatcher import local_mode
@@ -32,11 +32,15 @@ from griddispatch.nats_connection import server_addresses
 from griddispatch.nats_server import NatsServer, port_is_free
 from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
 from storage.db import Database
+from storage.escalation.policy import Escalation
 from storage.files import open_file_store
 from storage.migrate import upgrade
 from storage.registry.service import registry_is_empty
 from storage.results.service import ResultRules
 from workers.service import WorkerService
+
+if TYPE_CHECKING:
+    from bots.app import BotService, WebhookConfig
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +152,7 @@ async def run_up(settings: Settings) -> None:
 
 
 COMPONENTS = ("dispatcher", "worker", "bot", "api")
-Component = DispatcherService | WorkerService | BotService | ApiService
+Component: TypeAlias = "DispatcherService | WorkerService | BotService | ApiService"
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,17 @@ def build_component(
             digest_time=settings.digest_time,
             settings=settings,
         )
+    return _build_bot(settings, db, nats_url=nats_url, bot=bot, escalation=escalation)
+
+
+def _build_bot(
+    settings: Settings, db: Database, *, nats_url: str, bot: BotEndpoint, escalation: Escalation
+) -> "BotService":
+    # Imported here, not at the top, because aiogram takes about 8 s to import
+    # on a 2.0 GHz core and the other components do not need it.
+    from bots.app import BotService  # noqa: PLC0415
+
+    clock = SystemClock()
     return BotService(
         nats_url=nats_url,
         db=db,
@@ -213,7 +228,9 @@ def build_component(
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
-def _webhook(settings: Settings) -> WebhookConfig | None:
+def _webhook(settings: Settings) -> "WebhookConfig | None":
+    from bots.app import WebhookConfig  # noqa: PLC0415
+
     if not settings.telegram_webhook_url:
         return None
     secret = settings.telegram_webhook_secret

@@ -13,8 +13,6 @@ from typing import Any
 from faststream.nats import NatsBroker
 from faststream.specification.asyncapi import AsyncAPI
 
-from bots import delivery, updates
-from bots.app import create_bot, create_dispatcher
 from dispatcher.api.context import ApiContext
 from dispatcher.consumers import DispatchContext, register
 from griddispatch import subjects
@@ -84,6 +82,11 @@ def _add_publishers(broker: NatsBroker) -> None:
 
 
 async def _register_subscribers(broker: NatsBroker, context: ApiContext) -> None:
+    # Imported on the first request for the document, not with the API,
+    # because aiogram takes about 8 s to import on a 2.0 GHz core.
+    from bots import delivery, updates  # noqa: PLC0415
+    from bots.app import create_bot, create_dispatcher  # noqa: PLC0415
+
     register(
         broker,
         DispatchContext(
