@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from openpyxl import Workbook
 
 from dispatcher.api.context import context_of
 from dispatcher.api.routes_stats import StatsQuery
@@ -85,6 +84,9 @@ async def stats(request: web.Request) -> web.StreamResponse:
 
 
 def _workbook(rates: AreaRates, figures: list[InspectorFigures], locale: str) -> bytes:
+    # Imported here, as in storage.registry.files, so that only an export loads openpyxl.
+    from openpyxl import Workbook  # noqa: PLC0415
+
     book = Workbook()
     sheet = book.active
     sheet.title = gettext("Statistics", locale)

@@ -19,9 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
-import openpyxl
 import pydantic
-from openpyxl.utils.exceptions import InvalidFileException
 
 from griddispatch.errors import ValidationError
 from storage.registry.rows import (
@@ -193,6 +191,11 @@ def _decode(data: bytes, label: str) -> str:
 
 
 def _read_xlsx(path: Path, label: str) -> Iterator[Record]:
+    # Imported here because openpyxl takes about half a second to import on a
+    # 2.0 GHz core, and most processes that import the registry never read a workbook.
+    import openpyxl  # noqa: PLC0415
+    from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
+
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException) as error:
