@@ -198,17 +198,22 @@ def build_component(
             digest_time=settings.digest_time,
             settings=settings,
         )
-    return _build_bot(settings, db, nats_url=nats_url, bot=bot, escalation=escalation)
+    return _build_bot(settings, db, nats_url=nats_url, bot=bot, escalation=escalation, clock=clock)
 
 
 def _build_bot(
-    settings: Settings, db: Database, *, nats_url: str, bot: BotEndpoint, escalation: Escalation
+    settings: Settings,
+    db: Database,
+    *,
+    nats_url: str,
+    bot: BotEndpoint,
+    escalation: Escalation,
+    clock: SystemClock,
 ) -> "BotService":
     # Imported here, not at the top, because aiogram takes about 8 s to import
     # on a 2.0 GHz core and the other components do not need it.
     from bots.app import BotService  # noqa: PLC0415
 
-    clock = SystemClock()
     return BotService(
         nats_url=nats_url,
         db=db,
@@ -229,7 +234,7 @@ _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 def _webhook(settings: Settings) -> "WebhookConfig | None":
-    from bots.app import WebhookConfig  # noqa: PLC0415
+    from bots.app import WebhookConfig  # noqa: PLC0415  (see _build_bot)
 
     if not settings.telegram_webhook_url:
         return None

@@ -260,7 +260,7 @@ async def create_tasks(
 
 @dataclass(frozen=True)
 class _Clocks:
-    """The deadlines and next escalation time of a new task, shared by tasks alike."""
+    """Deadlines and next escalation time of a new task, the same for tasks created alike."""
 
     ack_due_at: datetime
     due_at: datetime
@@ -314,14 +314,12 @@ def _new_task(
         updated_at=now,
     )
     key = (policy.name, task.ack_within, task.due_within)
-    known = clocks.get(key)
-    if known is not None:
-        known.set_on(task)
-        return task, known.provisional
-
-    set_deadlines(task, escalation.calendar, start=now)
-    replan(task, policy, escalation.calendar)
-    clocks[key] = _Clocks.of(task)
+    if key in clocks:
+        clocks[key].set_on(task)
+    else:
+        set_deadlines(task, escalation.calendar, start=now)
+        replan(task, policy, escalation.calendar)
+        clocks[key] = _Clocks.of(task)
     return task, task.deadline_provisional
 
 

@@ -38,7 +38,7 @@ def _spec(
 
 
 def _alone(spec: NewTask, settings: Settings) -> Task:
-    """Return a task's clocks computed on their own, as a task created alone gets them."""
+    """Return a task whose clocks are computed on their own, as for a task created alone."""
     escalation = escalation_from(settings)
     policy = escalation.policy_for(spec.kind, spec.priority)
     task = Task(
