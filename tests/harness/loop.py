@@ -121,6 +121,23 @@ class Loop:
             )
             return [event.kind for event in events]
 
+    async def trail_becomes(self, task_id: int, kinds: list[str]) -> None:
+        """Wait until a task's trail is `kinds`; fail with the trail last seen if it never is.
+
+        The bot records a delivery once Telegram has answered the send, which can be after
+        the message shows in the chat, so a scenario waits here before it moves the clock on.
+        """
+        seen: list[str] = []
+
+        async def reached() -> bool:
+            seen[:] = await self.trail_kinds(task_id)
+            return seen == kinds
+
+        try:
+            await wait_for(reached, f"the trail of task {task_id} to be {kinds}")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; it is {seen}") from None
+
     async def dead_letters(self) -> list[dict[str, Any]]:
         """Return the dead letters stored so far, at most ten, oldest first."""
         subscription = await self.js.pull_subscribe(
