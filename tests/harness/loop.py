@@ -122,10 +122,10 @@ class Loop:
             return [event.kind for event in events]
 
     async def trail_becomes(self, task_id: int, kinds: list[str]) -> None:
-        """Wait until a task's trail is `kinds`; fail with the trail last seen if it never is.
+        """Wait until a task's trail is `kinds`, and fail with the last trail read if it times out.
 
-        The bot records a delivery once Telegram has answered the send, which can be after
-        the message shows in the chat, so a scenario waits here before it moves the clock on.
+        The bot records a delivery after Telegram returns the sent message. That can be later
+        than the message shows in the chat, so a scenario waits here before it moves on.
         """
         seen: list[str] = []
 
@@ -136,7 +136,7 @@ class Loop:
         try:
             await wait_for(reached, f"the trail of task {task_id} to be {kinds}")
         except AssertionError as error:
-            raise AssertionError(f"{error}; it is {seen}") from None
+            raise AssertionError(f"{error}. The last trail read was {seen}") from None
 
     async def dead_letters(self) -> list[dict[str, Any]]:
         """Return the dead letters stored so far, at most ten, oldest first."""
