@@ -112,6 +112,7 @@ async def directive_for(
 
 async def acknowledge(loop: Loop, user: int, card: SentMessage) -> SentMessage:
     """Tap 签收 on a task card and return the card once it reads 已签收."""
+    await loop.delivery_recorded(task_id_of(card))
     await loop.control.tap(user, card.message_id, button_text="签收")
     return await loop.chats.message_becomes(user, card.message_id, "已签收")
 

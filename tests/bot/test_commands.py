@@ -67,6 +67,7 @@ async def test_task_shows_trail_to_assignee(loop: Loop) -> None:
     _, leader_user = bound[GRID_LEADER]
     task = await directive_for(loop, owner, "task-trail", "查看处理记录")
     card = await loop.chats.receives(owner_user, "查看处理记录")
+    await loop.delivery_recorded(task.id)
     await loop.control.tap(owner_user, card.message_id, button_text="签收")
     await loop.chats.message_becomes(owner_user, card.message_id, "已签收")
 

@@ -12,6 +12,7 @@ from griddispatch.geo import distance_m
 from storage.registry.models import Inspector, Subject
 from storage.results.models import InspectionResult, Photo, ResultItem
 from storage.tasks.models import Task
+from tests.bot.support import task_id_of
 from tests.harness.images import png
 from tests.harness.loop import Loop, running_loop
 
@@ -51,6 +52,7 @@ async def _acknowledged_lead(loop: Loop, subject: Subject, user: int) -> SentMes
     }
     await loop.publish(subjects.lead_subject("opinion"), lead, "lead-submit")
     card = await loop.chats.receives(user, "疑似违规使用禁用农药")
+    await loop.delivery_recorded(task_id_of(card))
     await loop.control.tap(user, card.message_id, button_text="签收")
     return await loop.chats.message_becomes(user, card.message_id, "已签收")
 

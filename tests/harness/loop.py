@@ -121,6 +121,14 @@ class Loop:
             )
             return [event.kind for event in events]
 
+    async def delivery_recorded(self, task_id: int) -> None:
+        """Wait until the bot has recorded a delivery about a task, as before tapping its card."""
+
+        async def recorded() -> bool:
+            return "delivered" in await self.trail_kinds(task_id)
+
+        await wait_for(recorded, f"a recorded delivery of task {task_id}")
+
     async def trail_becomes(self, task_id: int, kinds: list[str]) -> None:
         """Wait until a task's trail is `kinds`, and fail with the last trail read if it times out.
 
