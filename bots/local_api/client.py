@@ -172,7 +172,15 @@ class LocalBotApiControl:
             body = await response.json()
             if response.status >= 400:
                 message = body.get("error") or body.get("description") or str(body)
-                raise ControlError(response.status, f"{method} {path} failed: {message}")
+                # The request names internal paths and user ids, so only the log carries it.
+                logger.info(
+                    "control request failed method=%s path=%s status=%d error=%s",
+                    method,
+                    path,
+                    response.status,
+                    message,
+                )
+                raise ControlError(response.status, message)
             return body
 
     async def set_bot_profile(
