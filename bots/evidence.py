@@ -41,7 +41,7 @@ async def save_photo(
     """Download the photo of `message`, store it and return its evidence record as JSON data."""
     file_id, unique_id, size, mime = _file_of(message)
     if size is not None and size > MAX_DOWNLOAD_BYTES:
-        raise PhotoTooLargeError(f"file of {size} bytes is over the 20 MB download limit")
+        raise PhotoTooLargeError("file of {size} bytes is over the 20 MB download limit", size=size)
     try:
         downloaded = await bot.download(file_id)
     except TelegramBadRequest as exc:

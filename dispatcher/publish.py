@@ -31,8 +31,10 @@ async def publish_message(nats_url: str, subject: str, message_id: str, body: Ba
         client = await connect(nats_url, name="griddispatch-cli", reconnect=False)
     except (NatsError, OSError) as exc:
         raise InfrastructureError(
-            f"cannot connect to NATS at {nats_url} ({exc!r}); start griddispatch with "
-            "`griddispatch up`, or set GRIDDISPATCH_NATS_URL to a running NATS server"
+            "cannot connect to NATS at {url} ({error!r}); start griddispatch with "
+            "`griddispatch up`, or set GRIDDISPATCH_NATS_URL to a running NATS server",
+            url=nats_url,
+            error=exc,
         ) from exc
     try:
         return await publish_with_retry(client.jetstream(), subject, message_id, body)
@@ -58,8 +60,11 @@ async def publish_with_retry(
             )
             await asyncio.sleep(0.5 * attempt)
     raise InfrastructureError(
-        f"JetStream did not confirm message {message_id!r} on {subject} after {PUBLISH_TRIES} "
-        "tries; it may still be stored. Send it again with the same id, which is safe"
+        "JetStream did not confirm message {message_id!r} on {subject} after {tries} "
+        "tries; it may still be stored. Send it again with the same id, which is safe",
+        message_id=message_id,
+        subject=subject,
+        tries=PUBLISH_TRIES,
     )
 
 
@@ -83,8 +88,10 @@ async def recent_dead_letters(nats_url: str, *, limit: int) -> list[DeadLetter]:
         client = await connect(nats_url, name="griddispatch-cli", reconnect=False)
     except (NatsError, OSError) as exc:
         raise InfrastructureError(
-            f"cannot connect to NATS at {nats_url} ({exc!r}); start griddispatch with "
-            "`griddispatch up`, or set GRIDDISPATCH_NATS_URL to a running NATS server"
+            "cannot connect to NATS at {url} ({error!r}); start griddispatch with "
+            "`griddispatch up`, or set GRIDDISPATCH_NATS_URL to a running NATS server",
+            url=nats_url,
+            error=exc,
         ) from exc
     try:
         js = client.jetstream()

@@ -74,8 +74,9 @@ async def _start_local_bot_api(
     """Start the local Bot API server and bind inspectors to simulated users there."""
     if not port_is_free(settings.bot_api_port):
         raise ConfigurationError(
-            f"port {settings.bot_api_port} on 127.0.0.1 is in use, so the local Bot API server "
-            "cannot start; set GRIDDISPATCH_BOT_API_PORT to a free port"
+            "port {port} on 127.0.0.1 is in use, so the local Bot API server "
+            "cannot start; set GRIDDISPATCH_BOT_API_PORT to a free port",
+            port=settings.bot_api_port,
         )
     server = LocalBotApiServer(
         port=settings.bot_api_port, update_ids_file=settings.data_dir / LOCAL_UPDATE_IDS_FILE

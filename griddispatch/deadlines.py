@@ -57,19 +57,24 @@ def parse_deadline(text: str, *, allow_zero: bool = False) -> DeadlineSpec:
             )
         except ValidationError as exc:
             if "longer than zero" in str(exc):
-                raise ValidationError(f"deadline {text!r} must be longer than zero") from None
+                raise ValidationError(
+                    "deadline {text!r} must be longer than zero", text=text
+                ) from None
             raise ValidationError(
-                f"deadline {text!r} is invalid; write clock time such as 30m or 2h, or working "
-                "time such as '3 working days' (3个工作日) or '4 working hours'"
+                "deadline {text!r} is invalid; write clock time such as 30m or 2h, or working "
+                "time such as '3 working days' (3个工作日) or '4 working hours'",
+                text=text,
             ) from None
     amount = float(match.group(1))
     word = match.group(2).lower()
     if "day" in word or word in {"wd", "个工作日"}:
         if amount != int(amount) or amount < 1:
-            raise ValidationError(f"deadline {text!r} must be a whole number of working days")
+            raise ValidationError(
+                "deadline {text!r} must be a whole number of working days", text=text
+            )
         return DeadlineSpec(amount, DeadlineUnit.WORKING_DAYS, text.strip())
     if amount <= 0:
-        raise ValidationError(f"deadline {text!r} must be longer than zero")
+        raise ValidationError("deadline {text!r} must be longer than zero", text=text)
     return DeadlineSpec(amount, DeadlineUnit.WORKING_HOURS, text.strip())
 
 

@@ -14,10 +14,11 @@ def parse_duration(text: str, *, allow_zero: bool = False) -> float:
     parts = _PART.findall(compact)
     if not compact or "".join(number + unit for number, unit in parts) != compact:
         raise ValidationError(
-            f"duration {text!r} is invalid; write it as a number with a unit s, m, h or d, "
-            "for example 30m, 2h or 1d12h"
+            "duration {text!r} is invalid; write it as a number with a unit s, m, h or d, "
+            "for example 30m, 2h or 1d12h",
+            text=text,
         )
     seconds = sum(float(number) * _UNIT_S[unit] for number, unit in parts)
     if seconds < 0 or (seconds == 0 and not allow_zero):
-        raise ValidationError(f"duration {text!r} must be longer than zero")
+        raise ValidationError("duration {text!r} must be longer than zero", text=text)
     return seconds

@@ -3,11 +3,36 @@
 Every error the project raises on purpose descends from `GridDispatchError`,
 so a caller can catch the project's errors apart from library bugs. Each
 message names the offending value and what to do about it.
+
+A message is an English template with `{name}` placeholders and the values
+as keyword arguments, so the message extractor collects the template and
+`localized` shows it in the reader's language. `str(error)` is the English
+text, the one logs carry.
 """
+
+from typing import Any
+
+from griddispatch.i18n import Phrase, gettext
 
 
 class GridDispatchError(Exception):
     """Raised when griddispatch rejects an operation; the root of all project errors."""
+
+    def __init__(self, message: str = "", /, **values: Any) -> None:
+        super().__init__(message.format(**values) if values else message)
+        self.template = message
+        self.values = values
+
+    def localized(self, locale: str) -> str:
+        """Return the message in `locale`, or in English if the catalog lacks its template.
+
+        Values that are phrases marked for the catalog are translated too.
+        """
+        values = {
+            name: gettext(value, locale) if isinstance(value, Phrase) else value
+            for name, value in self.values.items()
+        }
+        return gettext(self.template, locale, **values)
 
 
 class ConfigurationError(GridDispatchError):
@@ -32,3 +57,10 @@ class PermissionDeniedError(GridDispatchError):
 
 class InfrastructureError(GridDispatchError):
     """Raised when a service griddispatch depends on (NATS, database) cannot be used."""
+
+
+def localized(error: BaseException, locale: str) -> str:
+    """Return a project error's message in `locale`, or another exception's own text."""
+    if isinstance(error, GridDispatchError):
+        return error.localized(locale)
+    return str(error)

@@ -61,6 +61,10 @@ class Translator:
         return gettext(message, self.locale, **values)
 
 
-def mark(message: str) -> str:
+class Phrase(str):
+    """A message id given as a value of another message, and translated along with it."""
+
+
+def mark(message: str) -> Phrase:
     """Mark a message for extraction into the catalogs without translating it yet."""
-    return message
+    return Phrase(message)

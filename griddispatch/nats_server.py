@@ -114,9 +114,10 @@ class NatsServer:
         """Start the server and wait until it accepts connections."""
         if not port_is_free(self.port):
             raise ConfigurationError(
-                f"port {self.port} on 127.0.0.1 is already in use, so the embedded nats-server "
+                "port {port} on 127.0.0.1 is already in use, so the embedded nats-server "
                 "cannot start; set GRIDDISPATCH_NATS_PORT to a free port, or point "
-                "GRIDDISPATCH_NATS_URL at a running NATS server"
+                "GRIDDISPATCH_NATS_URL at a running NATS server",
+                port=self.port,
             )
         self.store_dir.mkdir(parents=True, exist_ok=True)
         args = [
@@ -156,8 +157,11 @@ class NatsServer:
         while loop.time() < deadline:
             if self._process is not None and self._process.returncode is not None:
                 raise InfrastructureError(
-                    f"nats-server exited with code {self._process.returncode} at start; "
-                    f"run {nats_server_binary()} -js -p {self.port} by hand to see why"
+                    "nats-server exited with code {exit_code} at start; "
+                    "run {binary} -js -p {port} by hand to see why",
+                    exit_code=self._process.returncode,
+                    binary=nats_server_binary(),
+                    port=self.port,
                 )
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", self.port)
@@ -168,8 +172,9 @@ class NatsServer:
             await writer.wait_closed()
             return
         raise InfrastructureError(
-            f"nats-server did not accept connections on port {self.port} "
-            f"within {READY_TIMEOUT_S:.0f} s"
+            "nats-server did not accept connections on port {port} within {timeout_s:.0f} s",
+            port=self.port,
+            timeout_s=READY_TIMEOUT_S,
         )
 
     async def stop(self) -> None:

@@ -191,7 +191,11 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Root log level.")
     locale: Literal["zh_CN", "en"] = Field(
-        default="zh_CN", description="Language of command output for users: zh_CN or en."
+        default="zh_CN",
+        description=(
+            "Language of command output and of API error messages for requests "
+            "without Accept-Language: zh_CN or en."
+        ),
     )
 
     @field_validator("token_cache_s")

@@ -102,10 +102,13 @@ STREAM_RETRY_MAX_S = 5.0
 
 def _replica_error(spec: StreamSpec, replicas: int, exc: APIError) -> ConfigurationError:
     return ConfigurationError(
-        f"JetStream rejected stream {spec.name} with {replicas} replicas "
-        f"({exc.description}); {REPLICAS_SETTING}={replicas} needs a nats-server cluster "
-        f"of at least {replicas} JetStream nodes: set {REPLICAS_SETTING}=1 for a single "
-        "server, or connect to the cluster"
+        "JetStream rejected stream {stream} with {replicas} replicas ({reason}); "
+        "{setting}={replicas} needs a nats-server cluster of at least {replicas} JetStream "
+        "nodes: set {setting}=1 for a single server, or connect to the cluster",
+        stream=spec.name,
+        replicas=replicas,
+        reason=exc.description,
+        setting=REPLICAS_SETTING,
     )
 
 

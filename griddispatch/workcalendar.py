@@ -176,20 +176,29 @@ def _read_year_file(path: Path) -> YearFile:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         year_file = YearFile.model_validate(data)
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"calendar file {path} cannot be read: {exc}") from exc
+        raise ConfigurationError(
+            "calendar file {path} cannot be read: {error}", path=path, error=exc
+        ) from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
         )
-        raise ConfigurationError(f"calendar file {path} is invalid: {problems}") from exc
+        raise ConfigurationError(
+            "calendar file {path} is invalid: {problems}", path=path, problems=problems
+        ) from exc
     if path.stem != str(year_file.year):
         raise ConfigurationError(
-            f"calendar file {path} says year {year_file.year}; name it {year_file.year}.yaml"
+            "calendar file {path} says year {year}; name it {year}.yaml",
+            path=path,
+            year=year_file.year,
         )
     outside = [d for d in [*year_file.holidays, *year_file.workdays] if d.year != year_file.year]
     if outside:
         raise ConfigurationError(
-            f"calendar file {path} lists dates outside {year_file.year}: {outside[:3]}"
+            "calendar file {path} lists dates outside {year}: {dates}",
+            path=path,
+            year=year_file.year,
+            dates=outside[:3],
         )
     return year_file
 
@@ -206,13 +215,16 @@ def parse_working_hours(text: str) -> tuple[tuple[time, time], ...]:
             period = (time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip()))
         except ValueError:
             raise ConfigurationError(
-                f"working hours {text!r} are invalid at {part.strip()!r}; "
-                "write periods as HH:MM-HH:MM separated by commas"
+                "working hours {text!r} are invalid at {period!r}; "
+                "write periods as HH:MM-HH:MM separated by commas",
+                text=text,
+                period=part.strip(),
             ) from None
         periods.append(period)
     for (start, end), following in zip(periods, [*periods[1:], None], strict=True):
         if start >= end or (following is not None and end > following[0]):
             raise ConfigurationError(
-                f"working hours {text!r} are invalid: periods must run forward and not overlap"
+                "working hours {text!r} are invalid: periods must run forward and not overlap",
+                text=text,
             )
     return tuple(periods)

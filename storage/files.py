@@ -96,8 +96,10 @@ class LocalFileStore:
             await asyncio.to_thread(self._check_writable)
         except OSError as exc:
             raise ConfigurationError(
-                f"the file store folder {self.root} cannot be written ({exc}); fix its "
-                "permissions or set GRIDDISPATCH_DATA_DIR to a writable folder"
+                "the file store folder {folder} cannot be written ({exc}); fix its "
+                "permissions or set GRIDDISPATCH_DATA_DIR to a writable folder",
+                folder=self.root,
+                exc=exc,
             ) from exc
         log.info("file store ready kind=local root=%s", self.root)
 

@@ -166,20 +166,26 @@ class S3FileStore:
             await self._s3.head_bucket(Bucket=self.config.bucket)
         except EndpointConnectionError as exc:
             raise ConfigurationError(
-                f"the S3 endpoint {endpoint} cannot be reached ({exc}); check "
-                "GRIDDISPATCH_S3_ENDPOINT_URL and that the server is running"
+                "the S3 endpoint {endpoint} cannot be reached ({exc}); check "
+                "GRIDDISPATCH_S3_ENDPOINT_URL and that the server is running",
+                endpoint=endpoint,
+                exc=exc,
             ) from exc
         except NoCredentialsError as exc:
             raise ConfigurationError(
-                f"no S3 credentials were found for bucket {self.config.bucket!r}; set "
-                "GRIDDISPATCH_S3_ACCESS_KEY_ID and GRIDDISPATCH_S3_SECRET_ACCESS_KEY"
+                "no S3 credentials were found for bucket {bucket!r}; set "
+                "GRIDDISPATCH_S3_ACCESS_KEY_ID and GRIDDISPATCH_S3_SECRET_ACCESS_KEY",
+                bucket=self.config.bucket,
             ) from exc
         except ClientError as exc:
             raise _bucket_error(exc, self.config.bucket, endpoint) from exc
         except BotoCoreError as exc:
             raise ConfigurationError(
-                f"the S3 bucket {self.config.bucket!r} at {endpoint} cannot be checked ({exc}); "
-                "check GRIDDISPATCH_S3_ENDPOINT_URL, GRIDDISPATCH_S3_REGION and the credentials"
+                "the S3 bucket {bucket!r} at {endpoint} cannot be checked ({exc}); "
+                "check GRIDDISPATCH_S3_ENDPOINT_URL, GRIDDISPATCH_S3_REGION and the credentials",
+                bucket=self.config.bucket,
+                endpoint=endpoint,
+                exc=exc,
             ) from exc
 
     async def close(self) -> None:
@@ -300,7 +306,11 @@ class S3FileStore:
             exc,
         )
         return InfrastructureError(
-            f"S3 {action} of {key!r} in bucket {self.config.bucket!r} failed ({exc})"
+            "S3 {action} of {key!r} in bucket {bucket!r} failed ({exc})",
+            action=action,
+            key=key,
+            bucket=self.config.bucket,
+            exc=exc,
         )
 
 
@@ -308,18 +318,26 @@ def _bucket_error(exc: ClientError, bucket: str, endpoint: str) -> Configuration
     code = _error_code(exc)
     if code in MISSING_BUCKET_ERRORS:
         return ConfigurationError(
-            f"the S3 bucket {bucket!r} does not exist at {endpoint}; create it or set "
-            "GRIDDISPATCH_S3_BUCKET to an existing bucket"
+            "the S3 bucket {bucket!r} does not exist at {endpoint}; create it or set "
+            "GRIDDISPATCH_S3_BUCKET to an existing bucket",
+            bucket=bucket,
+            endpoint=endpoint,
         )
     if code in CREDENTIAL_ERRORS:
         return ConfigurationError(
-            f"the S3 server at {endpoint} refused the credentials for bucket {bucket!r} "
-            f"({code}); check GRIDDISPATCH_S3_ACCESS_KEY_ID and GRIDDISPATCH_S3_SECRET_ACCESS_KEY "
-            "and that the key may use the bucket"
+            "the S3 server at {endpoint} refused the credentials for bucket {bucket!r} "
+            "({error_code}); check GRIDDISPATCH_S3_ACCESS_KEY_ID and "
+            "GRIDDISPATCH_S3_SECRET_ACCESS_KEY and that the key may use the bucket",
+            endpoint=endpoint,
+            bucket=bucket,
+            error_code=code,
         )
     return ConfigurationError(
-        f"the S3 bucket {bucket!r} at {endpoint} cannot be used ({code or exc}); check "
-        "GRIDDISPATCH_S3_ENDPOINT_URL, GRIDDISPATCH_S3_REGION and GRIDDISPATCH_S3_BUCKET"
+        "the S3 bucket {bucket!r} at {endpoint} cannot be used ({error}); check "
+        "GRIDDISPATCH_S3_ENDPOINT_URL, GRIDDISPATCH_S3_REGION and GRIDDISPATCH_S3_BUCKET",
+        bucket=bucket,
+        endpoint=endpoint,
+        error=code or exc,
     )
 
 

@@ -69,7 +69,8 @@ def crontab_trigger(cron: str) -> CronTrigger:
     fields = cron.split()
     if len(fields) != 5:
         raise ConfigurationError(
-            f"plan cron {cron!r} is invalid: give five fields, minute hour day month weekday"
+            "plan cron {cron!r} is invalid: give five fields, minute hour day month weekday",
+            cron=cron,
         )
     minute, hour, day, month, weekday = fields
     try:
@@ -82,7 +83,9 @@ def crontab_trigger(cron: str) -> CronTrigger:
             timezone=CHINA,
         )
     except ValueError as exc:
-        raise ConfigurationError(f"plan cron {cron!r} is invalid: {exc}") from exc
+        raise ConfigurationError(
+            "plan cron {cron!r} is invalid: {error}", cron=cron, error=exc
+        ) from exc
 
 
 @dataclass(frozen=True)

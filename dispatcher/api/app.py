@@ -81,12 +81,25 @@ async def request_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def _too_large(request: web.Request, route: Route, length: int | None) -> ApiError:
-    size = f"request body of {length} bytes" if length is not None else "request body"
+    if length is None:
+        return ApiError(
+            413,
+            "payload_too_large",
+            "request body is larger than the {limit} bytes {method} {path} accepts; "
+            "send a smaller body",
+            limit=route.max_body_bytes,
+            method=request.method,
+            path=route.path,
+        )
     return ApiError(
         413,
         "payload_too_large",
-        f"{size} is larger than the {route.max_body_bytes} bytes {request.method} {route.path} "
+        "request body of {length} bytes is larger than the {limit} bytes {method} {path} "
         "accepts; send a smaller body",
+        length=length,
+        limit=route.max_body_bytes,
+        method=request.method,
+        path=route.path,
     )
 
 

@@ -71,8 +71,12 @@ def check_scope(request: web.Request, route: Route, token: ApiToken) -> None:
     raise ApiError(
         403,
         "insufficient_scope",
-        f"token {token.name!r} has scopes {', '.join(token.scopes)}; "
-        f"{request.method} {route.path} needs {needed}",
+        "token {token!r} has scopes {scopes}; {method} {path} needs {needed}",
+        token=token.name,
+        scopes=", ".join(token.scopes),
+        method=request.method,
+        path=route.path,
+        needed=needed,
     )
 
 
@@ -98,8 +102,10 @@ def require_all_counties(request: web.Request, reason: str) -> None:
         raise ApiError(
             403,
             "permission_denied",
-            f"this token is limited to county {county}, but {reason}; "
+            "this token is limited to county {county}, but {reason}; "
             "use a token without a county limit",
+            county=county,
+            reason=reason,
         )
 
 

@@ -8,12 +8,14 @@ reaches a client; server errors are logged with the request id instead.
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import pydantic
 from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from dispatcher.api.context import CONTEXT
 from griddispatch.errors import (
     GridDispatchError,
     IllegalTransitionError,
@@ -22,12 +24,12 @@ from griddispatch.errors import (
     PermissionDeniedError,
     ValidationError,
 )
+from griddispatch.i18n import DEFAULT_LOCALE, locale_for
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("griddispatch_request_id", str)
-DOCUMENT_HINT = "the endpoints are listed in /api/v1/openapi.json"
 
 
 class ErrorDetail(BaseModel):
@@ -47,23 +49,76 @@ class ErrorBody(BaseModel):
 
 
 class ApiError(GridDispatchError):
-    """Raised by handlers and middleware to respond with one JSON error."""
+    """Raised by handlers and middleware to respond with one JSON error.
+
+    `message` is a template filled from `values`, as for every project error,
+    and the response carries it in the language the request names.
+    """
 
     def __init__(
         self,
         status: int,
         code: str,
         message: str,
+        /,
         *,
         field: str | None = None,
         headers: Mapping[str, str] | None = None,
+        **values: Any,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, **values)
         self.status = status
         self.code = code
-        self.message = message
+        self.message = str(self)
         self.field = field
         self.headers = dict(headers or {})
+
+    @classmethod
+    def from_error(
+        cls,
+        error: GridDispatchError,
+        status: int,
+        code: str,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> "ApiError":
+        """Build the response error for a project error, keeping its template.
+
+        `values`, when given, replace the error's values.
+        """
+        filled = error.values if values is None else values
+        return cls(status, code, error.template, field=field, headers=headers, **filled)
+
+
+class FieldsInvalid(ApiError):
+    """A 422 listing every failed field of a request body, query or path."""
+
+    def __init__(self, problems: list[GridDispatchError], field: str) -> None:
+        super().__init__(422, "validation_failed", "; ".join(map(str, problems)), field=field)
+        self.problems = problems
+
+    def localized(self, locale: str) -> str:
+        """Return the problems in `locale`, joined by the language's separator."""
+        separator = "；" if locale == DEFAULT_LOCALE else "; "
+        return separator.join(problem.localized(locale) for problem in self.problems)
+
+
+def _deployment_locale(request: web.Request) -> str:
+    context = request.config_dict.get(CONTEXT)
+    return context.settings.locale if context is not None else DEFAULT_LOCALE
+
+
+def response_locale(request: web.Request) -> str:
+    """Pick the language of a response: English if Accept-Language starts with en.
+
+    Without the header, the deployment's GRIDDISPATCH_LOCALE applies.
+    """
+    header = request.headers.get("Accept-Language", "").strip()
+    if not header:
+        return _deployment_locale(request)
+    return locale_for(header.split(",", 1)[0].split(";", 1)[0].strip())
 
 
 def error_response(
@@ -86,12 +141,12 @@ def field_name(location: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in location) or "body"
 
 
-def _problem(kind: str, name: str, text: str) -> str:
+def _problem(kind: str, name: str, text: str) -> GridDispatchError:
     if kind == "missing":
-        return f"field {name!r} is missing"
+        return GridDispatchError("field {name!r} is missing", name=name)
     if kind == "extra_forbidden":
-        return f"field {name!r} is not allowed here"
-    return f"field {name!r} is invalid: {text}"
+        return GridDispatchError("field {name!r} is not allowed here", name=name)
+    return GridDispatchError("field {name!r} is invalid: {text}", name=name, text=text)
 
 
 def validation_error(exc: pydantic.ValidationError, *, prefix: tuple[str, ...] = ()) -> ApiError:
@@ -101,7 +156,7 @@ def validation_error(exc: pydantic.ValidationError, *, prefix: tuple[str, ...] =
         _problem(error["type"], name, error["msg"])
         for error, name in zip(exc.errors(), names, strict=True)
     ]
-    return ApiError(422, "validation_failed", "; ".join(problems), field=names[0])
+    return FieldsInvalid(problems, names[0])
 
 
 # Checked in order, so subclasses come before GridDispatchError.
@@ -120,26 +175,44 @@ def project_error(exc: GridDispatchError) -> ApiError:
         return exc
     for error_class, status, code in _PROJECT_ERRORS:
         if isinstance(exc, error_class):
-            return ApiError(status, code, str(exc))
+            return ApiError.from_error(exc, status, code)
     return ApiError(500, "internal_error", "the request failed on the server")
 
 
 def _http_error(request: web.Request, exc: web.HTTPException) -> ApiError:
     """Map an exception aiohttp raised itself (no route, wrong method, body too large)."""
     if exc.status == 404:
-        message = f"no endpoint at {request.path}; {DOCUMENT_HINT}"
-        return ApiError(404, "not_found", message)
+        return ApiError(
+            404,
+            "not_found",
+            "no endpoint at {path}; the endpoints are listed in /api/v1/openapi.json",
+            path=request.path,
+        )
     if exc.status == 405:
         allowed = exc.headers.get("Allow", "")
-        message = f"method {request.method} is not allowed on {request.path}; allowed: {allowed}"
-        return ApiError(405, "method_not_allowed", message, headers={"Allow": allowed})
-    if exc.status == 413:
-        message = (
-            f"request body is larger than this endpoint accepts ({request.client_max_size} "
-            "bytes); send a smaller body"
+        return ApiError(
+            405,
+            "method_not_allowed",
+            "method {method} is not allowed on {path}; allowed: {allowed}",
+            headers={"Allow": allowed},
+            method=request.method,
+            path=request.path,
+            allowed=allowed,
         )
-        return ApiError(413, "payload_too_large", message)
-    return ApiError(exc.status, f"http_{exc.status}", exc.reason)
+    if exc.status == 413:
+        return ApiError(
+            413,
+            "payload_too_large",
+            "request body is larger than this endpoint accepts ({size} bytes); send a smaller body",
+            size=request.client_max_size,
+        )
+    return ApiError(
+        exc.status,
+        f"http_{exc.status}",
+        "the request failed with HTTP status {status}: {reason}",
+        status=exc.status,
+        reason=exc.reason,
+    )
 
 
 def _database_unavailable(exc: Exception) -> bool:
@@ -172,8 +245,9 @@ def _server_error(request: web.Request, exc: Exception) -> ApiError:
     return ApiError(
         500,
         "internal_error",
-        f"the request failed on the server; the server log has the details under request id "
-        f"{request_id}",
+        "the request failed on the server; the server log has the details under request id "
+        "{request_id}",
+        request_id=request_id,
     )
 
 
@@ -207,5 +281,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:
         error = _server_error(request, exc)
     return error_response(
-        error.status, error.code, error.message, field=error.field, headers=error.headers
+        error.status,
+        error.code,
+        error.localized(response_locale(request)),
+        field=error.field,
+        headers=error.headers,
     )

@@ -65,9 +65,13 @@ def rate_limited(token: ApiToken, wait_s: float) -> ApiError:
     return ApiError(
         429,
         "rate_limited",
-        f"token {token.name!r} is limited to {token.rate_per_s:g} requests a second with "
-        f"bursts of {token.burst}; retry after {retry_after} s",
+        "token {token!r} is limited to {rate:g} requests a second with bursts of {burst}; "
+        "retry after {retry_after} s",
         headers={"Retry-After": str(retry_after)},
+        token=token.name,
+        rate=token.rate_per_s,
+        burst=token.burst,
+        retry_after=retry_after,
     )
 
 

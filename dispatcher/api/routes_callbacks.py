@@ -25,6 +25,7 @@ from dispatcher.api.routing import (
     parse_query,
     path_id,
 )
+from griddispatch.i18n import mark
 from storage.callbacks.models import Callback
 from storage.callbacks.service import parked_callbacks, retry_parked
 
@@ -76,7 +77,7 @@ def callback_out(callback: Callback) -> CallbackOut:
 
 async def list_parked(request: web.Request) -> web.StreamResponse:
     """List parked callbacks, newest first."""
-    require_all_counties(request, "callbacks belong to no county")
+    require_all_counties(request, mark("callbacks belong to no county"))
     query = parse_query(request, ParkedQuery)
     parked = await parked_callbacks(context_of(request).db, limit=query.limit)
     return json_response(CallbackList(callbacks=[callback_out(row) for row in parked]))
@@ -84,9 +85,9 @@ async def list_parked(request: web.Request) -> web.StreamResponse:
 
 async def retry_callback(request: web.Request) -> web.StreamResponse:
     """Make a parked callback due now; the worker attempts it at its next delivery run."""
-    require_all_counties(request, "callbacks belong to no county")
+    require_all_counties(request, mark("callbacks belong to no county"))
     context = context_of(request)
-    callback_id = path_id(request, "callback_id", "callback")
+    callback_id = path_id(request, "callback_id", mark("callback"))
     callback = await retry_parked(context.db, callback_id, now=context.clock.now())
     return json_response(callback_out(callback), status=202)
 

@@ -38,6 +38,7 @@ from dispatcher.api.routing import (
 from dispatcher.publish import publish_with_retry
 from griddispatch import subjects
 from griddispatch.errors import InfrastructureError, NotFoundError
+from griddispatch.i18n import mark
 from griddispatch.messages import Assignment, DirectiveMessage, Priority, Target
 from storage.accounts import scope
 from storage.db import Database
@@ -162,8 +163,10 @@ async def check_target(db: Database, target: Target) -> None:
             await resolve_target(session, target)
     except NotFoundError as exc:
         if await target_is_registered(db, target):
-            raise ApiError(422, "target_unassignable", str(exc), field="target.code") from None
-        raise ApiError(404, "target_not_found", str(exc), field="target.code") from None
+            raise ApiError.from_error(
+                exc, 422, "target_unassignable", field="target.code"
+            ) from None
+        raise ApiError.from_error(exc, 404, "target_not_found", field="target.code") from None
 
 
 async def _publish(request: web.Request, message: DirectiveMessage) -> PubAck:
@@ -174,8 +177,10 @@ async def _publish(request: web.Request, message: DirectiveMessage) -> PubAck:
         )
     except NatsError as exc:
         raise InfrastructureError(
-            f"JetStream did not take directive {message.message_id!r} ({exc!r}); "
-            "send it again with the same message_id, which is safe"
+            "JetStream did not take directive {message_id!r} ({error!r}); "
+            "send it again with the same message_id, which is safe",
+            message_id=message.message_id,
+            error=exc,
         ) from exc
     log.info(
         "directive published message=%s seq=%d duplicate=%s token=%s",
@@ -219,7 +224,7 @@ async def list_all(request: web.Request) -> web.StreamResponse:
 
 async def show_directive(request: web.Request) -> web.StreamResponse:
     """Show a directive with each of its tasks and their states."""
-    message_id = path_text(request, "message_id", "directive")
+    message_id = path_text(request, "message_id", mark("directive"))
     await scope.check_directive(context_of(request).db, message_id, county_of(request))
     directive, tasks = await directive_with_tasks(context_of(request).db, message_id)
     detail = DirectiveDetail(
@@ -232,7 +237,7 @@ async def show_directive(request: web.Request) -> web.StreamResponse:
 async def cancel(request: web.Request) -> web.StreamResponse:
     """Cancel the open tasks of a directive."""
     context = context_of(request)
-    message_id = path_text(request, "message_id", "directive")
+    message_id = path_text(request, "message_id", mark("directive"))
     await scope.check_directive(context.db, message_id, county_of(request))
     reason = (await parse_body(request, CancelRequest)).reason if request.body_exists else None
     outcome = await cancel_directive(

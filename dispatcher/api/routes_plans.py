@@ -28,6 +28,7 @@ from dispatcher.api.routing import (
     path_text,
 )
 from griddispatch.errors import NotFoundError
+from griddispatch.i18n import mark
 from storage.accounts.scope import check_division
 from storage.plans.coverage import PlanFigures, area_figures
 from storage.plans.grades import change_grade_by_hand, grade_history, plans_in
@@ -124,13 +125,16 @@ async def _check_subject(request: web.Request, identifier: str) -> None:
     async with db.reading() as session:
         subject = await subject_by_identifier(session, identifier)
     if subject is None:
-        raise NotFoundError(f"subject {identifier!r} not found; give its credit code or other id")
+        raise NotFoundError(
+            "subject {identifier!r} not found; give its credit code or other id",
+            identifier=identifier,
+        )
     await check_division(db, subject.grid_code, county_of(request))
 
 
 async def set_grade(request: web.Request) -> web.StreamResponse:
     """Set a subject's risk grade by hand."""
-    identifier = path_text(request, "subject", "subject")
+    identifier = path_text(request, "subject", mark("subject"))
     body = await parse_body(request, GradeIn)
     await _check_subject(request, identifier)
     context = context_of(request)
@@ -149,7 +153,7 @@ async def set_grade(request: web.Request) -> web.StreamResponse:
 
 async def show_grades(request: web.Request) -> web.StreamResponse:
     """Return a subject's grade changes."""
-    identifier = path_text(request, "subject", "subject")
+    identifier = path_text(request, "subject", mark("subject"))
     await _check_subject(request, identifier)
     changes = await grade_history(context_of(request).db, identifier)
     return json_response(GradeHistoryOut(changes=[_change_out(c) for c in changes]))

@@ -5,8 +5,8 @@ import logging
 import shutil
 import tempfile
 from datetime import datetime
-from pathlib import Path
-from typing import IO
+from pathlib import Path, PurePath
+from typing import IO, Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -33,6 +33,7 @@ from dispatcher.api.routing import (
     path_text,
 )
 from griddispatch.errors import ValidationError
+from griddispatch.i18n import mark
 from storage.accounts.scope import check_division, check_inspector
 from storage.registry.models import Division, DivisionLevel, Inspector, Role, Subject
 from storage.registry.queries import list_divisions, list_inspectors, list_subjects
@@ -281,8 +282,9 @@ async def _uploaded_files(request: web.Request) -> list[FileField]:
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"content type {request.content_type!r} is not accepted; "
-            f"upload the files as {MULTIPART_MEDIA_TYPE}",
+            "content type {content_type!r} is not accepted; upload the files as {media_type}",
+            content_type=request.content_type,
+            media_type=MULTIPART_MEDIA_TYPE,
         )
     try:
         form = await request.post()
@@ -290,29 +292,35 @@ async def _uploaded_files(request: web.Request) -> list[FileField]:
         raise ApiError(
             400,
             "invalid_multipart",
-            f"the multipart body cannot be read ({exc}); send the files as {MULTIPART_MEDIA_TYPE} "
-            f"in form field {UPLOAD_FIELD!r}",
+            "the multipart body cannot be read ({error}); send the files as {media_type} "
+            "in form field {upload_field!r}",
+            error=exc,
+            media_type=MULTIPART_MEDIA_TYPE,
+            upload_field=UPLOAD_FIELD,
         ) from None
     uploads = []
     for name, value in form.items():
         if not isinstance(value, FileField):
             raise ApiError(
-                422, "validation_failed", f"form field {name!r} is not a file", field=name
+                422, "validation_failed", "form field {name!r} is not a file", field=name, name=name
             )
         uploads.append(value)
     if not uploads:
         raise ApiError(
             422,
             "validation_failed",
-            f"no file uploaded; send CSV or XLSX files in form field {UPLOAD_FIELD!r}",
+            "no file uploaded; send CSV or XLSX files in form field {upload_field!r}",
             field=UPLOAD_FIELD,
+            upload_field=UPLOAD_FIELD,
         )
     if len(uploads) > MAX_UPLOAD_FILES:
         raise ApiError(
             422,
             "validation_failed",
-            f"{len(uploads)} files uploaded; send at most {MAX_UPLOAD_FILES} at once",
+            "{count} files uploaded; send at most {max_files} at once",
             field=UPLOAD_FIELD,
+            count=len(uploads),
+            max_files=MAX_UPLOAD_FILES,
         )
     return uploads
 
@@ -340,9 +348,22 @@ def _rename_in_message(message: str, names: dict[str, str]) -> str:
     return message
 
 
+def _invalid_file(exc: ValidationError, names: dict[str, str]) -> ApiError:
+    """Build the 422 for a file that cannot be imported, naming files as they were uploaded.
+
+    Saved paths are replaced in each str or path value, and a path value becomes a str.
+    Templates are literals, so they name no saved path.
+    """
+    values: dict[str, Any] = {
+        key: _rename_in_message(str(value), names) if isinstance(value, str | PurePath) else value
+        for key, value in exc.values.items()
+    }
+    return ApiError.from_error(exc, 422, "invalid_file", field=UPLOAD_FIELD, values=values)
+
+
 async def import_registry(request: web.Request) -> web.StreamResponse:
     """Import uploaded registry files; rejected rows are reported by file and line."""
-    require_all_counties(request, "a registry import can change every county")
+    require_all_counties(request, mark("a registry import can change every county"))
     uploads = await _uploaded_files(request)
     with tempfile.TemporaryDirectory(prefix="griddispatch-import-") as folder:
         names: dict[str, str] = {}
@@ -357,9 +378,7 @@ async def import_registry(request: web.Request) -> web.StreamResponse:
         try:
             reports = await import_files(context_of(request).db, paths)
         except ValidationError as exc:
-            raise ApiError(
-                422, "invalid_file", _rename_in_message(str(exc), names), field=UPLOAD_FIELD
-            ) from None
+            raise _invalid_file(exc, names) from None
     files = [_file_report(report, names) for report in reports]
     rejected = sum(len(report.errors) for report in files)
     log.info("registry imported over the API files=%d rejected_rows=%d", len(files), rejected)
@@ -369,7 +388,7 @@ async def import_registry(request: web.Request) -> web.StreamResponse:
 async def invite(request: web.Request) -> web.StreamResponse:
     """Create a one-time invite code for an inspector."""
     context = context_of(request)
-    code = path_text(request, "code", "inspector")
+    code = path_text(request, "code", mark("inspector"))
     await check_inspector(context.db, code, county_of(request))
     record = await create_invite(context.db, code, now=context.clock.now())
     out = InviteOut(code=record.code, inspector_code=code, expires_at=record.expires_at)

@@ -25,6 +25,7 @@ from dispatcher.api.routing import (
     path_id,
     path_text,
 )
+from griddispatch.i18n import mark
 from griddispatch.messages import Priority
 from storage.accounts.scope import check_task
 from storage.registry.models import Inspector
@@ -303,7 +304,7 @@ def _task_detail(
 async def show_task(request: web.Request) -> web.StreamResponse:
     """Show one task with its trail, result and photos."""
     db = context_of(request).db
-    task_id = path_id(request, "task_id", "task")
+    task_id = path_id(request, "task_id", mark("task"))
     await check_task(db, task_id, county_of(request))
     task = await get_task(db, task_id)
     view = await load_task_view(db, task_id)
@@ -318,8 +319,8 @@ async def show_task(request: web.Request) -> web.StreamResponse:
 async def download_photo(request: web.Request) -> web.StreamResponse:
     """Stream one photo of a task from the file store."""
     context = context_of(request)
-    task_id = path_id(request, "task_id", "task")
-    photo_id = path_id(request, "photo_id", "photo")
+    task_id = path_id(request, "task_id", mark("task"))
+    photo_id = path_id(request, "photo_id", mark("photo"))
     await check_task(context.db, task_id, county_of(request))
     photo = await photo_of_task(context.db, task_id, photo_id)
     # The whole file is read into memory. The bot stores photos of at most 20 MiB
@@ -333,8 +334,11 @@ async def download_photo(request: web.Request) -> web.StreamResponse:
         raise ApiError(
             404,
             "photo_file_missing",
-            f"photo {photo_id} of task {task_id} is recorded but its file is not in the "
-            f"{context.settings.file_store} file store",
+            "photo {photo_id} of task {task_id} is recorded but its file is not in the "
+            "{file_store} file store",
+            photo_id=photo_id,
+            task_id=task_id,
+            file_store=context.settings.file_store,
         ) from exc
     return web.Response(body=data, headers={"Content-Type": photo.mime_type})
 
@@ -342,7 +346,7 @@ async def download_photo(request: web.Request) -> web.StreamResponse:
 async def show_result(request: web.Request) -> web.StreamResponse:
     """Look a result up by the verification code on its receipt."""
     db = context_of(request).db
-    code = path_text(request, "verification_code", "verification code")
+    code = path_text(request, "verification_code", mark("verification code"))
     result = await result_by_code(db, code)
     await check_task(db, result.task_id, county_of(request))
     return json_response(result_out(await load_receipt(db, result.id)))

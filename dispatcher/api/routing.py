@@ -148,7 +148,11 @@ def path_id(request: web.Request, name: str, record_kind: str) -> int:
     text = request.match_info[name]
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_ID:
         raise ApiError(
-            404, "not_found", f"{record_kind} {text!r} not found; ids are positive integers"
+            404,
+            "not_found",
+            "{record_kind} {text!r} not found; ids are positive integers",
+            record_kind=record_kind,
+            text=text,
         )
     return int(text)
 
@@ -157,7 +161,13 @@ def path_text(request: web.Request, name: str, record_kind: str) -> str:
     """Return a code from the path; raises a 404 for one no record can have."""
     text = request.match_info[name]
     if not text or len(text) > 100 or _has_control_character(text):
-        raise ApiError(404, "not_found", f"{record_kind} {text!r} not found; check the value")
+        raise ApiError(
+            404,
+            "not_found",
+            "{record_kind} {text!r} not found; check the value",
+            record_kind=record_kind,
+            text=text,
+        )
     return text
 
 
@@ -189,8 +199,9 @@ def reject_nul(data: Any) -> None:
         raise ApiError(
             422,
             "validation_failed",
-            f"field {location or 'body'!r} contains a NUL character; remove it and send again",
+            "field {name!r} contains a NUL character; remove it and send again",
             field=location or "body",
+            name=location or "body",
         )
 
 
@@ -202,7 +213,8 @@ def _check_json_content_type(request: web.Request) -> None:
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"content type {content_type!r} is not accepted; send the body as application/json",
+            "content type {content_type!r} is not accepted; send the body as application/json",
+            content_type=content_type,
         )
 
 
@@ -218,14 +230,21 @@ def parse_json(raw: bytes, *, field: str | None = None) -> Any:
         return json.loads(raw)
     except UnicodeDecodeError as exc:
         raise ApiError(
-            400, "invalid_json", f"request body is not UTF-8: {exc.reason} at byte {exc.start}"
+            400,
+            "invalid_json",
+            "request body is not UTF-8: {reason} at byte {byte}",
+            reason=exc.reason,
+            byte=exc.start,
         ) from None
     except json.JSONDecodeError as exc:
         raise ApiError(
             400,
             "invalid_json",
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            "request body is not valid JSON: {reason} at line {line} column {column}",
             field=field,
+            reason=exc.msg,
+            line=exc.lineno,
+            column=exc.colno,
         ) from None
 
 

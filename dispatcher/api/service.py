@@ -101,8 +101,11 @@ class ApiService:
         except OSError as exc:
             await self.stop()
             raise ConfigurationError(
-                f"the API cannot listen on {self._host}:{self._port} ({exc.strerror}); "
-                "set GRIDDISPATCH_API_HOST and GRIDDISPATCH_API_PORT to a free address"
+                "the API cannot listen on {host}:{port} ({reason}); "
+                "set GRIDDISPATCH_API_HOST and GRIDDISPATCH_API_PORT to a free address",
+                host=self._host,
+                port=self._port,
+                reason=exc.strerror,
             ) from exc
         log.info("api started url=%s token_cache_s=%g", self.base_url, self._settings.token_cache_s)
 

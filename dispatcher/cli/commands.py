@@ -267,7 +267,7 @@ async def snooze(settings: Settings, args: argparse.Namespace, _: Translator) ->
         async with db.reading() as session:
             leader = await inspector_by_code(session, args.by)
         if leader is None:
-            raise NotFoundError(f"inspector {args.by!r} not found; check the staff code")
+            raise NotFoundError("inspector {code!r} not found; check the staff code", code=args.by)
         await snooze_task(
             db,
             task_id=args.task_id,
@@ -290,7 +290,7 @@ async def show_deadline(settings: Settings, args: argparse.Namespace, _: Transla
             start = datetime.fromisoformat(args.start).replace(tzinfo=CHINA)
         except ValueError:
             raise ValidationError(
-                f"start {args.start!r} is invalid; write it as YYYY-MM-DDTHH:MM"
+                "start {start!r} is invalid; write it as YYYY-MM-DDTHH:MM", start=args.start
             ) from None
     deadline = spec.resolve(start, escalation_from(settings).calendar)
     print(

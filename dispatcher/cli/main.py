@@ -12,7 +12,7 @@ from typing import Any
 import pydantic
 
 from dispatcher.cli.parser import build_parser
-from griddispatch.errors import GridDispatchError
+from griddispatch.errors import GridDispatchError, localized
 from griddispatch.i18n import Translator
 from griddispatch.logs import configure_logging
 from griddispatch.settings import Settings, describe_invalid_settings
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (GridDispatchError, pydantic.ValidationError) as exc:
-        print(_("Error: {message}", message=exc), file=sys.stderr)
+        print(_("Error: {message}", message=localized(exc, settings.locale)), file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -21,7 +21,9 @@ def _day(text: str, option: str) -> datetime:
     try:
         return datetime.combine(date.fromisoformat(text), time(0), CHINA)
     except ValueError:
-        raise ValidationError(f"{option} {text!r} is invalid; write a date as YYYY-MM-DD") from None
+        raise ValidationError(
+            "{option} {text!r} is invalid; write a date as YYYY-MM-DD", option=option, text=text
+        ) from None
 
 
 async def set_grade(settings: Settings, args: argparse.Namespace, _: Translator) -> int:

@@ -26,9 +26,11 @@ async def _local_chat_id(settings: Settings, inspector_code: str) -> int:
     async with database(settings) as db, db.reading() as session:
         inspector = await inspector_by_code(session, inspector_code)
     if inspector is None:
-        raise NotFoundError(f"inspector {inspector_code!r} not found; check the staff code")
+        raise NotFoundError(
+            "inspector {code!r} not found; check the staff code", code=inspector_code
+        )
     if inspector.telegram_chat_id is None:
-        raise NotFoundError(f"inspector {inspector_code!r} is not bound to Telegram")
+        raise NotFoundError("inspector {code!r} is not bound to Telegram", code=inspector_code)
     return inspector.telegram_chat_id
 
 
@@ -42,8 +44,10 @@ def _local_api_url(settings: Settings) -> str:
 
 def _unreachable(settings: Settings, exc: aiohttp.ClientError) -> InfrastructureError:
     return InfrastructureError(
-        f"the local Bot API server at {_local_api_url(settings)} cannot be reached ({exc}); "
-        "start it with `griddispatch up` (it runs when TELEGRAM_BOT_TOKEN is not set)"
+        "the local Bot API server at {url} cannot be reached ({error}); "
+        "start it with `griddispatch up` (it runs when TELEGRAM_BOT_TOKEN is not set)",
+        url=_local_api_url(settings),
+        error=exc,
     )
 
 
@@ -72,8 +76,10 @@ async def tap_button(settings: Settings, args: argparse.Namespace, _: Translator
         if exc.status != HTTPStatus.NOT_FOUND:
             raise
         raise NotFoundError(
-            f"{exc.message}; run `griddispatch chat show {args.inspector}` to see the "
-            "message ids and their buttons"
+            "{reason}; run `griddispatch chat show {inspector}` to see the "
+            "message ids and their buttons",
+            reason=exc.message,
+            inspector=args.inspector,
         ) from exc
     print(_("Tapped {button}.", button=args.button))
     return 0
@@ -126,11 +132,14 @@ def _image_file(path: Path) -> bytes:
         content = path.read_bytes()
     except OSError as exc:
         raise ValidationError(
-            f"cannot read photo file {str(path)!r}: {exc.strerror}; check the path"
+            "cannot read photo file {path!r}: {reason}; check the path",
+            path=str(path),
+            reason=exc.strerror,
         ) from exc
     if not content.startswith((_JPEG_START, _PNG_START)):
         raise ValidationError(
-            f"photo file {str(path)!r} is not a JPEG or PNG image; send a .jpg or .png file"
+            "photo file {path!r} is not a JPEG or PNG image; send a .jpg or .png file",
+            path=str(path),
         )
     return content
 
@@ -138,8 +147,10 @@ def _image_file(path: Path) -> bytes:
 def _check_coordinates(longitude: float, latitude: float) -> None:
     if not (-180 <= longitude <= 180 and -90 <= latitude <= 90):
         raise ValidationError(
-            f"location {longitude},{latitude} is out of range; give --longitude from -180 to "
-            "180 and --latitude from -90 to 90, in WGS-84 degrees"
+            "location {longitude},{latitude} is out of range; give --longitude from -180 to "
+            "180 and --latitude from -90 to 90, in WGS-84 degrees",
+            longitude=longitude,
+            latitude=latitude,
         )
 
 

@@ -67,8 +67,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     except SignInLockedError as exc:
         log.info("console sign-in rejected: account locked until=%s", exc.until.isoformat())
         wait_s = max(1, math.ceil((exc.until - now).total_seconds()))
-        raise ApiError(
-            429, "sign_in_locked", str(exc), headers={"Retry-After": str(wait_s)}
+        raise ApiError.from_error(
+            exc, 429, "sign_in_locked", headers={"Retry-After": str(wait_s)}
         ) from None
     if user is None:
         log.info("console sign-in rejected: unknown user name or wrong password")
@@ -108,8 +108,10 @@ async def change_language(request: web.Request) -> web.StreamResponse:
         raise ApiError(
             422,
             "unknown_language",
-            f"language {body.language!r} is not offered; choose one of {', '.join(LOCALES)}",
+            "language {language!r} is not offered; choose one of {locales}",
             field="language",
+            language=body.language,
+            locales=", ".join(LOCALES),
         )
     await set_language(context_of(request).db, user_of(request).user_id, body.language)
     return web.json_response({"language": body.language})

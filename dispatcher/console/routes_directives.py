@@ -13,6 +13,7 @@ from dispatcher.console.session import signed_in, user_of
 from dispatcher.publish import publish_with_retry
 from griddispatch import subjects
 from griddispatch.errors import InfrastructureError
+from griddispatch.i18n import mark
 from storage.accounts import scope
 from storage.directives.service import cancel_directive, directive_with_tasks
 from storage.tasks.service import Actor
@@ -35,7 +36,9 @@ async def issue(request: web.Request) -> web.StreamResponse:
         ack = await publish_with_retry(context.js, subjects.DIRECTIVE_ISSUE, message_id, message)
     except NatsError as exc:
         raise InfrastructureError(
-            f"JetStream did not take directive {message_id!r} ({exc!r}); send it again"
+            "JetStream did not take directive {message_id!r} ({error!r}); send it again",
+            message_id=message_id,
+            error=exc,
         ) from exc
     log.info(
         "console directive published message=%s seq=%d user=%s", message_id, ack.seq, user.user_id
@@ -75,7 +78,7 @@ async def list_recent(request: web.Request) -> web.StreamResponse:
 async def show(request: web.Request) -> web.StreamResponse:
     """Return a directive's tasks with their states and routing."""
     db = context_of(request).db
-    message_id = path_text(request, "message_id", "directive")
+    message_id = path_text(request, "message_id", mark("directive"))
     await scope.check_directive(db, message_id, user_of(request).county_code)
     directive, tasks = await directive_with_tasks(db, message_id)
     return web.json_response(
@@ -101,7 +104,7 @@ async def cancel(request: web.Request) -> web.StreamResponse:
     """Cancel a directive's open tasks."""
     context = context_of(request)
     user = user_of(request)
-    message_id = path_text(request, "message_id", "directive")
+    message_id = path_text(request, "message_id", mark("directive"))
     await scope.check_directive(context.db, message_id, user.county_code)
     reason = (await parse_body(request, CancelRequest)).reason if request.body_exists else None
     outcome = await cancel_directive(

@@ -10,6 +10,7 @@ from dispatcher.api.routes_tasks import inspector_ref, task_summary
 from dispatcher.api.routing import path_text
 from dispatcher.console.queries import divisions_in, grid_panel, map_data, root_division
 from dispatcher.console.session import signed_in, user_of
+from griddispatch.i18n import mark
 from storage.accounts.scope import check_division
 from storage.tasks.queries import TaskFilter, find_tasks
 from storage.tasks.states import TaskState
@@ -51,7 +52,7 @@ async def map_view(request: web.Request) -> web.StreamResponse:
 async def grid(request: web.Request) -> web.StreamResponse:
     """Return a grid's inspectors, subjects and newest open tasks."""
     db = context_of(request).db
-    code = path_text(request, "code", "grid")
+    code = path_text(request, "code", mark("grid"))
     await check_division(db, code, user_of(request).county_code)
     panel = await grid_panel(db, code)
     tasks: list[dict[str, Any]] = []

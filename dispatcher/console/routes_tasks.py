@@ -19,6 +19,7 @@ from dispatcher.api.routes_tasks import (
 from dispatcher.api.routing import parse_query, path_id
 from dispatcher.console.session import signed_in, user_of
 from dispatcher.console.stores import FILES
+from griddispatch.i18n import mark
 from storage.accounts.scope import check_task
 from storage.db import Database
 from storage.registry.models import Subject
@@ -78,7 +79,7 @@ async def _result(db: Database, task_id: int) -> dict[str, Any] | None:
 async def show_task(request: web.Request) -> web.StreamResponse:
     """Return one task with its trail, result, photos and the subject's location."""
     db = context_of(request).db
-    task_id = path_id(request, "task_id", "task")
+    task_id = path_id(request, "task_id", mark("task"))
     await check_task(db, task_id, user_of(request).county_code)
     task = await get_task(db, task_id)
     view = await load_task_view(db, task_id)
@@ -117,8 +118,8 @@ async def show_task(request: web.Request) -> web.StreamResponse:
 async def download_photo(request: web.Request) -> web.StreamResponse:
     """Send one photo of a task from the file store."""
     context = context_of(request)
-    task_id = path_id(request, "task_id", "task")
-    photo_id = path_id(request, "photo_id", "photo")
+    task_id = path_id(request, "task_id", mark("task"))
+    photo_id = path_id(request, "photo_id", mark("photo"))
     await check_task(context.db, task_id, user_of(request).county_code)
     photo = await photo_of_task(context.db, task_id, photo_id)
     try:
@@ -128,7 +129,9 @@ async def download_photo(request: web.Request) -> web.StreamResponse:
         raise ApiError(
             404,
             "photo_file_missing",
-            f"photo {photo_id} of task {task_id} is recorded but its file is not in the store",
+            "photo {photo_id} of task {task_id} is recorded but its file is not in the store",
+            photo_id=photo_id,
+            task_id=task_id,
         ) from None
     return web.Response(
         body=data,
@@ -141,11 +144,13 @@ async def download_photo(request: web.Request) -> web.StreamResponse:
 async def download_receipt(request: web.Request) -> web.StreamResponse:
     """Render the task's inspection receipt as PDF in the user's language."""
     context = context_of(request)
-    task_id = path_id(request, "task_id", "task")
+    task_id = path_id(request, "task_id", mark("task"))
     await check_task(context.db, task_id, user_of(request).county_code)
     result_id = await result_id_of_task(context.db, task_id)
     if result_id is None:
-        raise ApiError(404, "no_result", f"task {task_id} has no submitted result yet")
+        raise ApiError(
+            404, "no_result", "task {task_id} has no submitted result yet", task_id=task_id
+        )
     receipt = await load_receipt(context.db, result_id)
     pdf = await asyncio.to_thread(render_receipt, receipt, locale=user_of(request).language)
     return web.Response(

@@ -13,6 +13,7 @@ from dispatcher.api.context import context_of
 from dispatcher.api.errors import ApiError
 from dispatcher.api.routing import Code, RequestModel, parse_body, path_id
 from dispatcher.console.session import signed_in, user_of
+from griddispatch.i18n import mark
 from storage.leads.triage import HandRouting, route_by_hand, triage_queue
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ async def route(request: web.Request) -> web.StreamResponse:
     """Create the lead's task for the chosen inspector or grid."""
     _check_role(request)
     context = context_of(request)
-    lead_id = path_id(request, "lead_id", "lead")
+    lead_id = path_id(request, "lead_id", mark("lead"))
     body = await parse_body(request, RouteRequest)
     task = await route_by_hand(
         context.db,

@@ -51,8 +51,9 @@ def _check_csrf(request: web.Request, user: SignedIn) -> None:
         raise ApiError(
             403,
             "csrf_failed",
-            f"this request needs the session's CSRF token in the {CSRF_HEADER} header; "
+            "this request needs the session's CSRF token in the {header} header; "
             "reload the console and try again",
+            header=CSRF_HEADER,
         )
 
 

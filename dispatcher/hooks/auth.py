@@ -25,6 +25,7 @@ from dispatcher.hooks.signing import (
     TIMESTAMP_HEADER,
     signature_matches,
 )
+from griddispatch.i18n import mark
 from storage.api_tokens.models import ApiScope, ApiToken
 from storage.api_tokens.service import list_tokens, verify_token
 from storage.hooks.service import forget_signature, remember_signature, signature_seen
@@ -43,10 +44,6 @@ class Caller:
     signature_expires_at: datetime | None = None
 
 
-def _unauthorized(code: str, message: str) -> ApiError:
-    return ApiError(401, code, message, headers=_CHALLENGE)
-
-
 async def authenticate(
     request: web.Request, context: HookContext, body: bytes, *, routing_key: str | None = None
 ) -> Caller:
@@ -58,10 +55,14 @@ async def authenticate(
     has_bearer = "Authorization" in request.headers
     signed = SIGNATURE_HEADER in request.headers or TIMESTAMP_HEADER in request.headers
     if not has_bearer and not signed and not routing_key:
-        raise _unauthorized(
+        raise ApiError(
+            401,
             "missing_credentials",
             "this hook needs 'Authorization: Bearer <token>' or a body signed with "
-            f"{TIMESTAMP_HEADER} and {SIGNATURE_HEADER}",
+            "{timestamp_header} and {signature_header}",
+            headers=_CHALLENGE,
+            timestamp_header=TIMESTAMP_HEADER,
+            signature_header=SIGNATURE_HEADER,
         )
     token = None
     if has_bearer:
@@ -78,10 +79,13 @@ async def authenticate(
 async def _bearer_token(request: web.Request, context: HookContext) -> ApiToken:
     scheme, _, value = request.headers["Authorization"].partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise _unauthorized(
-            "invalid_token", "the Authorization header is malformed; write it as 'Bearer <token>'"
+        raise ApiError(
+            401,
+            "invalid_token",
+            "the Authorization header is malformed; write it as 'Bearer <token>'",
+            headers=_CHALLENGE,
         )
-    return await _known_token(context, value.strip(), "bearer token")
+    return await _known_token(context, value.strip(), mark("bearer token"))
 
 
 async def _known_token(context: HookContext, plaintext: str, carrier: str) -> ApiToken:
@@ -89,10 +93,13 @@ async def _known_token(context: HookContext, plaintext: str, carrier: str) -> Ap
         context.db, plaintext, now=context.clock.now(), cache=context.verified_tokens
     )
     if token is None:
-        raise _unauthorized(
+        raise ApiError(
+            401,
             "invalid_token",
-            f"the {carrier} is unknown or revoked; create a token with scope 'hook' "
+            "the {carrier} is unknown or revoked; create a token with scope 'hook' "
             "with `griddispatch tokens create`",
+            headers=_CHALLENGE,
+            carrier=carrier,
         )
     return token
 
@@ -103,32 +110,45 @@ def _require_hook_scope(token: ApiToken) -> None:
     raise ApiError(
         403,
         "insufficient_scope",
-        f"token {token.name!r} has scopes {', '.join(token.scopes)}; hooks need scope 'hook'",
+        "token {token!r} has scopes {scopes}; hooks need scope 'hook'",
+        token=token.name,
+        scopes=", ".join(token.scopes),
     )
 
 
 def _timestamp(request: web.Request, context: HookContext) -> tuple[str, datetime]:
     text = request.headers.get(TIMESTAMP_HEADER, "").strip()
     if not text.isascii() or not text.isdigit():
-        raise _unauthorized(
+        raise ApiError(
+            401,
             "invalid_signature",
-            f"header {TIMESTAMP_HEADER} must be the signing time in whole Unix seconds, "
-            f"got {text!r}",
+            "header {header} must be the signing time in whole Unix seconds, got {text!r}",
+            headers=_CHALLENGE,
+            header=TIMESTAMP_HEADER,
+            text=text,
         )
     max_age = timedelta(seconds=context.settings.signature_max_age_s)
     try:
         signed_at = datetime.fromtimestamp(int(text), tz=UTC)
     except (OverflowError, ValueError, OSError):
-        raise _unauthorized(
-            "invalid_signature", f"header {TIMESTAMP_HEADER} {text!r} is not a possible time"
+        raise ApiError(
+            401,
+            "invalid_signature",
+            "header {header} {text!r} is not a possible time",
+            headers=_CHALLENGE,
+            header=TIMESTAMP_HEADER,
+            text=text,
         ) from None
     skew = context.clock.now() - signed_at
     if abs(skew) > max_age:
-        raise _unauthorized(
+        raise ApiError(
+            401,
             "signature_expired",
-            f"the signature was made {skew.total_seconds():.0f} s from the server's time, more "
-            f"than the {max_age.total_seconds():.0f} s allowed; sign the request again now "
-            "and check the sender's clock",
+            "the signature was made {skew_s:.0f} s from the server's time, more than the "
+            "{max_age_s:.0f} s allowed; sign the request again now and check the sender's clock",
+            headers=_CHALLENGE,
+            skew_s=skew.total_seconds(),
+            max_age_s=max_age.total_seconds(),
         )
     return text, signed_at + max_age
 
@@ -139,9 +159,12 @@ async def _signed_caller(
     timestamp, expires_at = _timestamp(request, context)
     received = request.headers.get(SIGNATURE_HEADER, "").strip()
     if not received.startswith(SIGNATURE_SCHEME):
-        raise _unauthorized(
+        raise ApiError(
+            401,
             "invalid_signature",
-            f"header {SIGNATURE_HEADER} must read 'sha256=<hex digest>'",
+            "header {header} must read 'sha256=<hex digest>'",
+            headers=_CHALLENGE,
+            header=SIGNATURE_HEADER,
         )
     candidates = [bearer] if bearer else await list_tokens(context.db)
     token = next(
@@ -155,10 +178,12 @@ async def _signed_caller(
         None,
     )
     if token is None:
-        raise _unauthorized(
+        raise ApiError(
+            401,
             "invalid_signature",
             "the signature matches no token's HMAC secret; sign '<timestamp>.<body>' with "
             "HMAC-SHA256 and the exact bytes sent",
+            headers=_CHALLENGE,
         )
     _require_hook_scope(token)
     digest = received.removeprefix(SIGNATURE_SCHEME)

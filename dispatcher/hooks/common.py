@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 import pydantic
 from aiohttp import web
 
-from dispatcher.api.errors import ApiError, error_response, project_error, validation_error
+from dispatcher.api.errors import (
+    ApiError,
+    error_response,
+    project_error,
+    response_locale,
+    validation_error,
+)
 from dispatcher.api.ratelimit import BUCKETS, rate_limited
 from dispatcher.api.routing import parse_json as decode_json
 from dispatcher.api.routing import reject_nul
@@ -49,8 +55,9 @@ async def read_body(request: web.Request, max_bytes: int) -> bytes:
     too_large = ApiError(
         413,
         "payload_too_large",
-        f"request body is larger than this hook accepts ({max_bytes} bytes); send less per request",
+        "request body is larger than this hook accepts ({max_bytes} bytes); send less per request",
         field="body",
+        max_bytes=max_bytes,
     )
     if request.content_length is not None and request.content_length > max_bytes:
         raise too_large
@@ -73,7 +80,8 @@ def parse_json(request: web.Request, body: bytes) -> Any:
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"content type {content_type!r} is not accepted; send the body as application/json",
+            "content type {content_type!r} is not accepted; send the body as application/json",
+            content_type=content_type,
         )
     return decode_json(body, field="body")
 
@@ -84,8 +92,9 @@ def require_object(data: Any) -> dict[str, Any]:
         raise ApiError(
             422,
             "validation_failed",
-            f"request body must be a JSON object, got {type(data).__name__}",
+            "request body must be a JSON object, got {type_name}",
             field="body",
+            type_name=type(data).__name__,
         )
     return data
 
@@ -159,14 +168,15 @@ def check_callback(context: HookContext, caller: Caller, url: str | None) -> Non
     try:
         check_callback_url(url, parse_allowlist(context.settings.callback_allowlist))
     except ValidationError as exc:
-        raise ApiError(422, "callback_not_allowed", str(exc), field="callback_url") from None
+        raise ApiError.from_error(exc, 422, "callback_not_allowed", field="callback_url") from None
     if not caller.token.hmac_secret:
         raise ApiError(
             422,
             "callback_not_allowed",
-            f"token {caller.token.name!r} has no HMAC secret to sign callbacks with; "
+            "token {token!r} has no HMAC secret to sign callbacks with; "
             "create a token with an HMAC secret for this hook",
             field="callback_url",
+            token=caller.token.name,
         )
 
 
@@ -227,7 +237,11 @@ def answer_errors(handler: HookHandler) -> HookHandler:
                 error.message,
             )
         return error_response(
-            error.status, error.code, error.message, field=error.field, headers=error.headers
+            error.status,
+            error.code,
+            error.localized(response_locale(request)),
+            field=error.field,
+            headers=error.headers,
         )
 
     return wrapped

@@ -60,7 +60,7 @@ def _lab_result(submission: LabSubmission, today: date) -> LabResult:
     try:
         value_mg_per_kg = to_mg_per_kg(submission.value, submission.unit)
     except ValidationError as exc:
-        raise ApiError(422, "validation_failed", str(exc), field="unit") from None
+        raise ApiError.from_error(exc, 422, "validation_failed", field="unit") from None
     return LabResult(
         source=submission.source,
         sample_id=submission.sample_id,

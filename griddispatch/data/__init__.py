@@ -20,8 +20,10 @@ def data_path(*parts: str) -> Path:
 
     if not path.is_relative_to(_DATA_DIR):
         raise ValidationError(
-            f"data path {'/'.join(parts)!r} is invalid: it leads outside {_DATA_DIR}; "
-            "pass a path relative to the package data folder"
+            "data path {path!r} is invalid: it leads outside {data_dir}; "
+            "pass a path relative to the package data folder",
+            path="/".join(parts),
+            data_dir=_DATA_DIR,
         )
 
     return path

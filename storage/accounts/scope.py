@@ -30,7 +30,7 @@ async def check_division(db: Database, division_code: str, area_code: str | None
     async with db.reading() as session:
         inside = division_code in await _area(session, area_code)
     if not inside:
-        raise NotFoundError(f"division {division_code!r} not found; check the code")
+        raise NotFoundError("division {code!r} not found; check the code", code=division_code)
 
 
 async def check_inspector(db: Database, inspector_code: str, area_code: str | None) -> None:
@@ -45,7 +45,9 @@ async def check_inspector(db: Database, inspector_code: str, area_code: str | No
             )
         )
     if found is None:
-        raise NotFoundError(f"inspector {inspector_code!r} not found; check the staff code")
+        raise NotFoundError(
+            "inspector {code!r} not found; check the staff code", code=inspector_code
+        )
 
 
 async def check_task(db: Database, task_id: int, area_code: str | None) -> None:
@@ -60,7 +62,7 @@ async def check_task(db: Database, task_id: int, area_code: str | None) -> None:
             .where(Task.id == task_id, Inspector.division_code.in_(codes))
         )
     if found is None:
-        raise NotFoundError(f"task {task_id} not found; check the id")
+        raise NotFoundError("task {task_id} not found; check the id", task_id=task_id)
 
 
 def _directive_in(codes: list[str]) -> Exists:
@@ -81,7 +83,9 @@ async def check_directive(db: Database, message_id: str, area_code: str | None) 
             select(Directive.id).where(Directive.message_id == message_id, _directive_in(codes))
         )
     if found is None:
-        raise NotFoundError(f"directive {message_id!r} not found; check the message id")
+        raise NotFoundError(
+            "directive {message_id!r} not found; check the message id", message_id=message_id
+        )
 
 
 async def check_target(db: Database, target: Target, area_code: str | None) -> None:
@@ -93,8 +97,9 @@ async def check_target(db: Database, target: Target, area_code: str | None) -> N
         inspectors = await resolve_target(session, target)
     if any(inspector.division_code not in codes for inspector in inspectors):
         raise NotFoundError(
-            f"{target.kind.value} {target.code!r} not found in your county; "
-            "address a target inside it"
+            "{kind} {code!r} not found in your county; address a target inside it",
+            kind=target.kind.value,
+            code=target.code,
         )
 
 

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 
 from griddispatch.errors import GridDispatchError, NotFoundError, ValidationError
+from griddispatch.i18n import mark
 from storage.accounts.models import Session, User, UserRole
 from storage.accounts.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from storage.db import Database
@@ -46,28 +47,35 @@ class SignedIn:
 def _check_username(username: str) -> None:
     if not _USERNAME.fullmatch(username):
         raise ValidationError(
-            f"username {username!r} is not valid; use 2-40 letters, digits, '.', '_' or '-'"
+            "username {username!r} is not valid; use 2-40 letters, digits, '.', '_' or '-'",
+            username=username,
         )
 
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(
-            f"the password has {len(password)} characters; use at least {MIN_PASSWORD_LENGTH}"
+            "the password has {length} characters; use at least {min_length}",
+            length=len(password),
+            min_length=MIN_PASSWORD_LENGTH,
         )
 
 
 async def _check_county(db: Database, role: UserRole, county_code: str | None) -> None:
     if role is not UserRole.COUNTY:
         if county_code is not None:
-            raise ValidationError(f"role {role.value!r} takes no county; leave --county out")
+            raise ValidationError(
+                "role {role!r} takes no county; leave --county out", role=role.value
+            )
         return
     if county_code is None:
         raise ValidationError("a county user needs a county code; pass --county CODE")
     async with db.reading() as session:
         division = await session.get(Division, county_code)
     if division is None or division.level != DivisionLevel.COUNTY.value:
-        raise NotFoundError(f"county {county_code!r} not found; give the code of a county")
+        raise NotFoundError(
+            "county {code!r} not found; give the code of a county", code=county_code
+        )
 
 
 async def create_user(
@@ -87,7 +95,9 @@ async def create_user(
     async with db.transaction() as session:
         taken = await session.scalar(select(User.id).where(User.username == username))
         if taken is not None:
-            raise ValidationError(f"username {username!r} is taken; choose another")
+            raise ValidationError(
+                "username {username!r} is taken; choose another", username=username
+            )
         user = User(
             username=username,
             password_hash=password_hash,
@@ -114,8 +124,13 @@ class SignInLockedError(GridDispatchError):
     def __init__(self, username: str, until: datetime, *, now: datetime) -> None:
         minutes = max(1, math.ceil((until - now).total_seconds() / 60))
         super().__init__(
-            f"user {username!r} is locked after {MAX_FAILED_SIGN_INS} wrong passwords; "
-            f"try again in {minutes} min"
+            mark(
+                "user {username!r} is locked after {failures} wrong passwords; "
+                "try again in {minutes} min"
+            ),
+            username=username,
+            failures=MAX_FAILED_SIGN_INS,
+            minutes=minutes,
         )
         self.until = until
 

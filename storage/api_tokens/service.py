@@ -46,7 +46,7 @@ def hash_token(plaintext: str) -> str:
 def _check_name(name: str) -> None:
     if not _NAME.fullmatch(name):
         raise ValidationError(
-            f"token name {name!r} is invalid; use 1-32 letters, digits, '.', '_' or '-'"
+            "token name {name!r} is invalid; use 1-32 letters, digits, '.', '_' or '-'", name=name
         )
 
 
@@ -54,14 +54,19 @@ def _check_scopes(scopes: Iterable[str]) -> list[str]:
     known = {scope.value for scope in ApiScope}
     chosen = sorted(set(scopes))
     if not chosen:
-        raise ValidationError(f"a token needs at least one scope: {', '.join(sorted(known))}")
+        raise ValidationError(
+            "a token needs at least one scope: {scopes}", scopes=", ".join(sorted(known))
+        )
     unknown = [
         scope for scope in chosen if scope not in known and not scope.startswith(COUNTY_SCOPE)
     ]
     if unknown:
         raise ValidationError(
-            f"unknown scope {unknown[0]!r}; choose from {', '.join(sorted(known))}, "
-            f"or {COUNTY_SCOPE}<county code> to limit the token to one county"
+            "unknown scope {scope!r}; choose from {scopes}, "
+            "or {county_scope}<county code> to limit the token to one county",
+            scope=unknown[0],
+            scopes=", ".join(sorted(known)),
+            county_scope=COUNTY_SCOPE,
         )
     return chosen
 
@@ -69,11 +74,15 @@ def _check_scopes(scopes: Iterable[str]) -> list[str]:
 def _check_limits(rate_per_s: float, burst: int) -> None:
     if not 0 < rate_per_s <= MAX_RATE_PER_S:
         raise ValidationError(
-            f"rate {rate_per_s} requests a second is invalid; "
-            f"expected more than 0 and at most {MAX_RATE_PER_S:g}"
+            "rate {rate} requests a second is invalid; "
+            "expected more than 0 and at most {max_rate:g}",
+            rate=rate_per_s,
+            max_rate=MAX_RATE_PER_S,
         )
     if not 1 <= burst <= MAX_BURST:
-        raise ValidationError(f"burst {burst} is invalid; expected 1 to {MAX_BURST}")
+        raise ValidationError(
+            "burst {burst} is invalid; expected 1 to {max_burst}", burst=burst, max_burst=MAX_BURST
+        )
 
 
 async def create_token(
@@ -110,7 +119,9 @@ async def create_token(
         async with db.transaction() as session:
             session.add(record)
     except IntegrityError:
-        raise ValidationError(f"token name {name!r} is already used; pick another name") from None
+        raise ValidationError(
+            "token name {name!r} is already used; pick another name", name=name
+        ) from None
     log.info("api token created token=%s name=%s scopes=%s", record.id, name, ",".join(chosen))
     return record, plaintext
 
@@ -175,7 +186,7 @@ async def revoke_token(db: Database, name: str, *, now: datetime | None = None) 
     async with db.transaction() as session:
         record = await session.scalar(select(ApiToken).where(ApiToken.name == name))
         if record is None:
-            raise NotFoundError(f"token {name!r} not found; check the name")
+            raise NotFoundError("token {name!r} not found; check the name", name=name)
         if not record.revoked:
             record.revoked = True
             record.revoked_at = now or datetime.now(UTC)

@@ -246,12 +246,15 @@ async def retry_parked(db: Database, callback_id: int, *, now: datetime) -> Call
         callback = await session.get(Callback, callback_id, with_for_update=True)
         if callback is None:
             raise NotFoundError(
-                f"callback {callback_id} not found; list parked callbacks to see their ids"
+                "callback {callback_id} not found; list parked callbacks to see their ids",
+                callback_id=callback_id,
             )
         if callback.state != CallbackState.PARKED:
             raise IllegalTransitionError(
-                f"callback {callback_id} is {callback.state}, not parked; only a parked "
-                "callback can be retried"
+                "callback {callback_id} is {state}, not parked; only a parked "
+                "callback can be retried",
+                callback_id=callback_id,
+                state=callback.state,
             )
         callback.state = CallbackState.PENDING
         callback.next_attempt_at = now

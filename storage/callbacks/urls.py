@@ -21,10 +21,10 @@ def check_callback_url(url: str, allowlist: frozenset[str]) -> str:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ValidationError(f"callback URL {url!r} is invalid: {exc}") from exc
+        raise ValidationError("callback URL {url!r} is invalid: {exc}", url=url, exc=exc) from exc
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise ValidationError(
-            f"callback URL {url!r} is invalid: it needs http:// or https:// and a host"
+            "callback URL {url!r} is invalid: it needs http:// or https:// and a host", url=url
         )
     if parts.username or parts.password:
         raise ValidationError(
@@ -36,6 +36,7 @@ def check_callback_url(url: str, allowlist: frozenset[str]) -> str:
         return url
     host_port = f"{host}:{effective_port}"
     raise ValidationError(
-        f"callback host {host_port} is not on the allowlist; ask the administrator to add it "
-        "to GRIDDISPATCH_CALLBACK_ALLOWLIST"
+        "callback host {host_port} is not on the allowlist; ask the administrator to add it "
+        "to GRIDDISPATCH_CALLBACK_ALLOWLIST",
+        host_port=host_port,
     )

@@ -67,18 +67,23 @@ async def resolve_target(session: AsyncSession, target: Target) -> list[Inspecto
     division = await session.get(Division, target.code) if is_division else None
     if is_division and division is None:
         raise NotFoundError(
-            f"{target.kind.value} {target.code!r} not found in the registry; check the code"
+            "{kind} {code!r} not found in the registry; check the code",
+            kind=target.kind.value,
+            code=target.code,
         )
     if target.kind is TargetKind.GRID and division is not None and division.level != "grid":
         raise NotFoundError(
-            f"{target.code!r} is a {division.level}, not a grid; address it as a division "
-            "to reach every grid below it"
+            "{code!r} is a {level}, not a grid; address it as a division "
+            "to reach every grid below it",
+            code=target.code,
+            level=division.level,
         )
     inspectors = await _resolve(session, target)
     if not inspectors:
         raise NotFoundError(
-            f"{target.kind.value} {target.code!r} has no inspector to assign; "
-            "check the code against the registry"
+            "{kind} {code!r} has no inspector to assign; check the code against the registry",
+            kind=target.kind.value,
+            code=target.code,
         )
     return inspectors
 
@@ -245,8 +250,9 @@ async def _directive_by_message_id(session: AsyncSession, message_id: str) -> Di
     directive = await session.scalar(select(Directive).where(Directive.message_id == message_id))
     if directive is None:
         raise NotFoundError(
-            f"directive {message_id!r} not found; a directive published moments ago "
-            "appears once the dispatcher has stored it"
+            "directive {message_id!r} not found; a directive published moments ago "
+            "appears once the dispatcher has stored it",
+            message_id=message_id,
         )
     return directive
 

@@ -112,8 +112,11 @@ class Policies:
             if policy.matches(kind, priority):
                 return policy
         raise ConfigurationError(
-            f"no policy in {self.path} applies to kind {kind!r} priority {priority!r}; "
-            "end the file with a policy without kinds and priorities"
+            "no policy in {path} applies to kind {kind!r} priority {priority!r}; "
+            "end the file with a policy without kinds and priorities",
+            path=self.path,
+            kind=kind,
+            priority=priority,
         )
 
     def by_name(self, name: str) -> PolicyConfig | None:
@@ -121,7 +124,7 @@ class Policies:
         return next((policy for policy in self.policies if policy.name == name), None)
 
 
-def _describe(path: Path, data: object, exc: ValidationError) -> str:
+def _describe_problems(data: object, exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         location = list(error["loc"])
@@ -134,7 +137,7 @@ def _describe(path: Path, data: object, exc: ValidationError) -> str:
             location = location[2:]
         field = ".".join(str(part) for part in location) or "file"
         problems.append(f"{policy}field {field}: {error['msg']}")
-    return f"escalation policy file {path} is invalid: " + "; ".join(problems)
+    return "; ".join(problems)
 
 
 def load_policies(path: Path) -> Policies:
@@ -142,11 +145,17 @@ def load_policies(path: Path) -> Policies:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"escalation policy file {path} cannot be read: {exc}") from exc
+        raise ConfigurationError(
+            "escalation policy file {path} cannot be read: {exc}", path=path, exc=exc
+        ) from exc
     try:
         parsed = PolicyFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigurationError(_describe(path, data, exc)) from exc
+        raise ConfigurationError(
+            "escalation policy file {path} is invalid: {problems}",
+            path=path,
+            problems=_describe_problems(data, exc),
+        ) from exc
     _check_catch_all(path, parsed)
     return Policies(path=path, policies=tuple(parsed.policies))
 
@@ -155,12 +164,16 @@ def _check_catch_all(path: Path, parsed: PolicyFile) -> None:
     last = parsed.policies[-1]
     if last.kinds or last.priorities:
         raise ConfigurationError(
-            f"escalation policy file {path} is invalid: policy {last.name}, the last one, must "
-            "have no kinds and no priorities so that every task has a policy"
+            "escalation policy file {path} is invalid: policy {policy}, the last one, must "
+            "have no kinds and no priorities so that every task has a policy",
+            path=path,
+            policy=last.name,
         )
     names = [policy.name for policy in parsed.policies]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ConfigurationError(
-            f"escalation policy file {path} is invalid: policy names repeat: {', '.join(repeated)}"
+            "escalation policy file {path} is invalid: policy names repeat: {names}",
+            path=path,
+            names=", ".join(repeated),
         )

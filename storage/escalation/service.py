@@ -308,17 +308,19 @@ async def snooze_task(
     grid, and ValidationError for a time in the past or an empty reason.
     """
     if until <= now:
-        raise ValidationError(f"snooze until {until.isoformat()} is in the past; pick a later time")
+        raise ValidationError(
+            "snooze until {until} is in the past; pick a later time", until=until.isoformat()
+        )
     if not reason.strip():
         raise ValidationError("a snooze needs a reason, for the trail")
     async with db.transaction() as session:
         task = await session.get(Task, task_id)
         if task is None:
-            raise NotFoundError(f"task {task_id} not found; check the task id")
+            raise NotFoundError("task {task_id} not found; check the task id", task_id=task_id)
         leader = await grid_leader_of(session, task.inspector_id)
         if leader is None or leader.id != inspector_id:
             raise PermissionDeniedError(
-                f"only the grid leader of task {task_id}'s assignee can snooze it"
+                "only the grid leader of task {task_id}'s assignee can snooze it", task_id=task_id
             )
         task.snoozed_until = until
         replan(task, _policy(escalation, task), escalation.calendar)

@@ -51,7 +51,8 @@ def to_mg_per_kg(value: float, unit: str) -> float:
     factor = _UNIT_FACTORS.get(name_key(unit))
     if factor is None:
         raise ValidationError(
-            f"unit {unit!r} is not supported; give the value in mg/kg or µg/kg (ppm or ppb)"
+            "unit {unit!r} is not supported; give the value in mg/kg or µg/kg (ppm or ppb)",
+            unit=unit,
         )
     return value * factor
 
@@ -104,8 +105,13 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 yield index, {key: (value or "").strip() for key, value in row.items()}
     except FileNotFoundError as exc:
         raise ConfigurationError(
-            f"limit table {path} not found; GRIDDISPATCH_LIMITS_DIR must name a folder with "
-            f"{PESTICIDE_FILE}, {VET_DRUG_FILE}, {BANNED_FILE} and {COMMODITIES_FILE}"
+            "limit table {path} not found; GRIDDISPATCH_LIMITS_DIR must name a folder with "
+            "{pesticide_file}, {vet_drug_file}, {banned_file} and {commodities_file}",
+            path=path,
+            pesticide_file=PESTICIDE_FILE,
+            vet_drug_file=VET_DRUG_FILE,
+            banned_file=BANNED_FILE,
+            commodities_file=COMMODITIES_FILE,
         ) from exc
 
 
@@ -114,7 +120,10 @@ def _parse_float(path: Path, line: int, text: str) -> float:
         return float(text)
     except ValueError as exc:
         raise ConfigurationError(
-            f"{path.name} line {line}: limit {text!r} is not a number"
+            "{file_name} line {line}: limit {text!r} is not a number",
+            file_name=path.name,
+            line=line,
+            text=text,
         ) from exc
 
 
@@ -125,7 +134,10 @@ def _parse_date(path: Path, line: int, text: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise ConfigurationError(
-            f"{path.name} line {line}: date {text!r} is invalid; write it as YYYY-MM-DD"
+            "{file_name} line {line}: date {text!r} is invalid; write it as YYYY-MM-DD",
+            file_name=path.name,
+            line=line,
+            text=text,
         ) from exc
 
 

@@ -63,10 +63,10 @@ async def triage_queue(db: Database, *, limit: int = 100) -> list[Lead]:
 async def _least_busy(session: AsyncSession, grid_code: str) -> Inspector:
     grid = await session.get(Division, grid_code)
     if grid is None or grid.level != "grid":
-        raise NotFoundError(f"grid {grid_code!r} not found; give the code of a grid")
+        raise NotFoundError("grid {code!r} not found; give the code of a grid", code=grid_code)
     inspectors = await grid_inspectors(session, grid_code)
     if not inspectors:
-        raise NotFoundError(f"grid {grid_code!r} has no inspector to assign")
+        raise NotFoundError("grid {code!r} has no inspector to assign", code=grid_code)
     counts = dict(
         (
             await session.execute(
@@ -88,7 +88,9 @@ async def _assignee(session: AsyncSession, routing: HandRouting) -> Inspector:
     assert routing.inspector_code is not None
     inspector = await inspector_by_code(session, routing.inspector_code)
     if inspector is None:
-        raise NotFoundError(f"inspector {routing.inspector_code!r} not found; check the staff code")
+        raise NotFoundError(
+            "inspector {code!r} not found; check the staff code", code=routing.inspector_code
+        )
     return inspector
 
 
@@ -98,10 +100,12 @@ async def _waiting_lead(session: AsyncSession, lead_id: int) -> Lead:
         query = query.with_for_update()
     lead = await session.scalar(query)
     if lead is None:
-        raise NotFoundError(f"lead {lead_id} not found; check the id")
+        raise NotFoundError("lead {lead_id} not found; check the id", lead_id=lead_id)
     waiting = await session.scalar(select(Lead.id).where(Lead.id == lead_id, *_waiting()))
     if waiting is None:
-        raise ValidationError(f"lead {lead_id} is not waiting in the triage queue; reload it")
+        raise ValidationError(
+            "lead {lead_id} is not waiting in the triage queue; reload it", lead_id=lead_id
+        )
     return lead
 
 

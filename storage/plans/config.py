@@ -176,18 +176,22 @@ class PlanSet:
         code = grade.strip()
         if code not in plan.grade_codes:
             raise ConfigurationError(
-                f"risk grade {grade!r} is not defined in plan {plan.version} ({plan.path}); "
-                f"use one of {plan.grade_codes}"
+                "risk grade {grade!r} is not defined in plan {version} ({path}); "
+                "use one of {grades}",
+                grade=grade,
+                version=plan.version,
+                path=plan.path,
+                grades=plan.grade_codes,
             )
         return code
 
 
-def _describe(path: Path, exc: ValidationError) -> str:
+def _describe_problems(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         field = ".".join(str(part) for part in error["loc"]) or "file"
         problems.append(f"field {field}: {error['msg']}")
-    return f"plan file {path} is invalid: " + "; ".join(problems)
+    return "; ".join(problems)
 
 
 def load_plan_file(path: Path) -> Plan:
@@ -195,17 +199,24 @@ def load_plan_file(path: Path) -> Plan:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"plan file {path} cannot be read: {exc}") from exc
+        raise ConfigurationError(
+            "plan file {path} cannot be read: {exc}", path=path, exc=exc
+        ) from exc
     try:
         spec = PlanFile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigurationError(_describe(path, exc)) from exc
+        raise ConfigurationError(
+            "plan file {path} is invalid: {problems}", path=path, problems=_describe_problems(exc)
+        ) from exc
     missing = sorted(set(load_industries()) - set(spec.industries))
     unknown = sorted(set(spec.industries) - set(load_industries()))
     if missing or unknown:
         raise ConfigurationError(
-            f"plan file {path} is invalid: field industries: missing {missing}, unknown "
-            f"{unknown}; list exactly the industries of industries.csv"
+            "plan file {path} is invalid: field industries: missing {missing}, unknown "
+            "{unknown}; list exactly the industries of industries.csv",
+            path=path,
+            missing=missing,
+            unknown=unknown,
         )
     return Plan(path=path, spec=spec)
 
@@ -215,13 +226,16 @@ def load_plans(folder: Path | None = None) -> PlanSet:
     directory = folder or DEFAULT_PLAN_DIR
     paths = sorted(directory.glob("*.yaml"))
     if not paths:
-        raise ConfigurationError(f"plan folder {directory} has no *.yaml plan file; add one")
+        raise ConfigurationError(
+            "plan folder {directory} has no *.yaml plan file; add one", directory=directory
+        )
     plans = sorted((load_plan_file(path) for path in paths), key=lambda p: p.spec.effective_from)
     days = [plan.spec.effective_from for plan in plans]
     if len(set(days)) != len(days):
         raise ConfigurationError(
-            f"plan folder {directory} is invalid: two plan files take effect on the same day; "
-            "give each version its own effective_from"
+            "plan folder {directory} is invalid: two plan files take effect on the same day; "
+            "give each version its own effective_from",
+            directory=directory,
         )
     log.info("plans loaded folder=%s versions=%s", directory, [p.version for p in plans])
     return PlanSet(plans=tuple(plans))

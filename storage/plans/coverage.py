@@ -77,7 +77,9 @@ def _elapsed(start: datetime, end: datetime, now: datetime) -> float:
 def _check_window(start: datetime, end: datetime) -> None:
     if start >= end:
         raise ValidationError(
-            f"period start {start.isoformat()} is not before its end {end.isoformat()}"
+            "period start {start} is not before its end {end}",
+            start=start.isoformat(),
+            end=end.isoformat(),
         )
 
 
@@ -103,7 +105,7 @@ async def area_figures(
     _check_window(start, end)
     async with db.reading() as session:
         if await session.get(Division, division_code) is None:
-            raise NotFoundError(f"division {division_code!r} not found; check the code")
+            raise NotFoundError("division {code!r} not found; check the code", code=division_code)
         grids = await grids_below(session, division_code)
         progress = await _progress(
             session, PlanEntry.grid_code.in_(grids), start=start, end=end, now=now
@@ -124,7 +126,7 @@ async def inspector_figures(
     async with db.reading() as session:
         inspector = await session.get(Inspector, inspector_id)
         if inspector is None:
-            raise NotFoundError(f"inspector {inspector_id} not found")
+            raise NotFoundError("inspector {inspector_id} not found", inspector_id=inspector_id)
         progress = await _progress(
             session, PlanEntry.inspector_id == inspector_id, start=start, end=end, now=now
         )

@@ -133,8 +133,10 @@ async def change_grade_by_hand(
     code = grade.strip()
     if code not in plan.grade_codes:
         raise ValidationError(
-            f"risk grade {grade!r} is not defined in plan {plan.version}; "
-            f"use one of {plan.grade_codes}"
+            "risk grade {grade!r} is not defined in plan {version}; use one of {grades}",
+            grade=grade,
+            version=plan.version,
+            grades=plan.grade_codes,
         )
     if not reason.strip():
         raise ValidationError("a reason is required for a grade change; say why it changes")
@@ -142,7 +144,8 @@ async def change_grade_by_hand(
         subject = await subject_by_identifier(session, subject_identifier)
         if subject is None:
             raise NotFoundError(
-                f"subject {subject_identifier!r} not found; give its credit code or other id"
+                "subject {subject_identifier!r} not found; give its credit code or other id",
+                subject_identifier=subject_identifier,
             )
         changed = await set_grade(
             session, subject, code, source=GradeSource.HAND, actor=actor, reason=reason, now=now
@@ -164,7 +167,8 @@ async def grade_history(db: Database, subject_identifier: str) -> list[GradeChan
         subject = await subject_by_identifier(session, subject_identifier)
         if subject is None:
             raise NotFoundError(
-                f"subject {subject_identifier!r} not found; give its credit code or other id"
+                "subject {subject_identifier!r} not found; give its credit code or other id",
+                subject_identifier=subject_identifier,
             )
         rows = await session.scalars(
             select(GradeChange)

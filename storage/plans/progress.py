@@ -324,10 +324,14 @@ async def hand_over_subjects(
         taking = await inspector_by_code(session, to_code)
         for code, found in ((from_code, leaving), (to_code, taking)):
             if found is None:
-                raise NotFoundError(f"inspector {code!r} not found; check the staff code")
+                raise NotFoundError("inspector {code!r} not found; check the staff code", code=code)
         assert leaving is not None and taking is not None
         if leaving.id == taking.id:
-            raise ValidationError(f"inspectors {from_code!r} and {to_code!r} are the same person")
+            raise ValidationError(
+                "inspectors {from_code!r} and {to_code!r} are the same person",
+                from_code=from_code,
+                to_code=to_code,
+            )
         subjects = list(
             await session.scalars(
                 select(Subject).where(Subject.inspector_id == leaving.id).with_for_update()

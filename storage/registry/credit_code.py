@@ -16,7 +16,6 @@ _VALUES = {symbol: value for value, symbol in enumerate(ALPHABET)}
 _MODULUS = len(ALPHABET)
 # Position i (1-based) of the first 17 characters has weight 3^(i-1) mod 31.
 _WEIGHTS = [pow(3, index, _MODULUS) for index in range(CODE_LENGTH - 1)]
-_ADVICE = "check the code against the business licence"
 
 
 def check_character(first17: str) -> str:
@@ -26,8 +25,11 @@ def check_character(first17: str) -> str:
     """
     if len(first17) != CODE_LENGTH - 1:
         raise ValidationError(
-            f"credit code prefix {first17!r} is invalid: it has {len(first17)} characters, "
-            f"expected {CODE_LENGTH - 1}"
+            "credit code prefix {prefix!r} is invalid: it has {length} characters, "
+            "expected {expected}",
+            prefix=first17,
+            length=len(first17),
+            expected=CODE_LENGTH - 1,
         )
 
     _require_alphabet(first17)
@@ -47,8 +49,11 @@ def validate_credit_code(code: str) -> str:
 
     if len(normalized) != CODE_LENGTH:
         raise ValidationError(
-            f'credit code "{normalized}" is invalid: it has {len(normalized)} characters, '
-            f"expected {CODE_LENGTH}; {_ADVICE}"
+            'credit code "{code}" is invalid: it has {length} characters, '
+            "expected {expected}; check the code against the business licence",
+            code=normalized,
+            length=len(normalized),
+            expected=CODE_LENGTH,
         )
 
     _require_alphabet(normalized)
@@ -56,8 +61,10 @@ def validate_credit_code(code: str) -> str:
     expected = check_character(normalized[:-1])
     if normalized[-1] != expected:
         raise ValidationError(
-            f'credit code "{normalized}" is invalid: check character should be {expected}; '
-            f"{_ADVICE}"
+            'credit code "{code}" is invalid: check character should be {expected}; '
+            "check the code against the business licence",
+            code=normalized,
+            expected=expected,
         )
 
     return normalized
@@ -74,14 +81,20 @@ def _require_alphabet(code: str) -> None:
             continue
 
         if symbol in "IOSVZ":
-            reason = (
-                f"letter {symbol} at position {position} is not allowed, "
-                "because credit codes never use I, O, S, V or Z"
-            )
-        else:
-            reason = (
-                f"character {symbol!r} at position {position} is not allowed, "
-                "because credit codes contain only digits and capital letters"
+            raise ValidationError(
+                'credit code "{code}" is invalid: letter {symbol} at position {position} is not '
+                "allowed, because credit codes never use I, O, S, V or Z; check the code against "
+                "the business licence",
+                code=code,
+                symbol=symbol,
+                position=position,
             )
 
-        raise ValidationError(f'credit code "{code}" is invalid: {reason}; {_ADVICE}')
+        raise ValidationError(
+            'credit code "{code}" is invalid: character {symbol!r} at position {position} is not '
+            "allowed, because credit codes contain only digits and capital letters; check the "
+            "code against the business licence",
+            code=code,
+            symbol=symbol,
+            position=position,
+        )

@@ -27,6 +27,7 @@ from shapely.geometry import Polygon, box, shape
 
 from griddispatch.data import data_path
 from griddispatch.errors import GridDispatchError
+from griddispatch.i18n import mark
 from griddispatch.logs import configure_logging
 from storage.registry.credit_code import ALPHABET, check_character
 from storage.registry.files import read_registry_file
@@ -235,12 +236,16 @@ def _check_industry_counts() -> None:
 
     if sorted(INDUSTRY_COUNTS) != known:
         raise ExampleGenerationError(
-            f"INDUSTRY_COUNTS covers {sorted(INDUSTRY_COUNTS)}, but industries.csv lists {known}"
+            mark("INDUSTRY_COUNTS covers {counted}, but industries.csv lists {known}"),
+            counted=sorted(INDUSTRY_COUNTS),
+            known=known,
         )
 
     if sum(INDUSTRY_COUNTS.values()) != SUBJECT_TOTAL:
         raise ExampleGenerationError(
-            f"INDUSTRY_COUNTS adds up to {sum(INDUSTRY_COUNTS.values())}, not {SUBJECT_TOTAL}"
+            mark("INDUSTRY_COUNTS adds up to {total}, not {expected}"),
+            total=sum(INDUSTRY_COUNTS.values()),
+            expected=SUBJECT_TOTAL,
         )
 
 
@@ -249,7 +254,9 @@ def _load_divisions() -> list[DivisionRow]:
 
     if parsed.errors:
         problems = "; ".join(str(error) for error in parsed.errors)
-        raise ExampleGenerationError(f"the package divisions file is invalid: {problems}")
+        raise ExampleGenerationError(
+            mark("the package divisions file is invalid: {problems}"), problems=problems
+        )
 
     return [row for _, row in parsed.rows if isinstance(row, DivisionRow)]
 
@@ -309,8 +316,13 @@ def _place_block(
             return cells
 
     raise ExampleGenerationError(
-        f"no free place for {count} grids of township code={township.code} inside its county "
-        f"after {MAX_PLACEMENT_ATTEMPTS} attempts; use smaller cells or fewer grids"
+        mark(
+            "no free place for {count} grids of township code={code} inside its county "
+            "after {attempts} attempts; use smaller cells or fewer grids"
+        ),
+        count=count,
+        code=township.code,
+        attempts=MAX_PLACEMENT_ATTEMPTS,
     )
 
 
@@ -382,7 +394,9 @@ def _grid_inspector_counts(
 
     if spare < 0:
         raise ExampleGenerationError(
-            f"{len(grids)} grids need more than {INSPECTOR_TOTAL} staff; generate fewer grids"
+            mark("{grids} grids need more than {staff} staff; generate fewer grids"),
+            grids=len(grids),
+            staff=INSPECTOR_TOTAL,
         )
 
     sizes = [MIN_GRID_INSPECTORS] * len(grids)
@@ -522,7 +536,9 @@ def _unique_business_name(generator: _Generator, template: str, grid: Grid) -> s
             generator.used_names.add(name)
             return name
 
-    raise ExampleGenerationError(f"no unused business name left for template {template!r}")
+    raise ExampleGenerationError(
+        mark("no unused business name left for template {template!r}"), template=template
+    )
 
 
 def _credit_code(generator: _Generator, organisation_type: str, grid: Grid) -> str:

@@ -144,19 +144,22 @@ def _read_records(path: Path, label: str) -> list[Record]:
         records = list(_read_xlsx(path, label))
     elif suffix == ".xls":
         raise ValidationError(
-            f'registry file "{label}" is an old Excel 97-2003 workbook, which is not supported; '
-            "save it as .xlsx or CSV"
+            'registry file "{label}" is an old Excel 97-2003 workbook, which is not supported; '
+            "save it as .xlsx or CSV",
+            label=label,
         )
     else:
         raise ValidationError(
-            f'registry file "{label}" has unsupported type "{path.suffix}"; '
-            "give a .csv or .xlsx file"
+            'registry file "{label}" has unsupported type "{suffix}"; give a .csv or .xlsx file',
+            label=label,
+            suffix=path.suffix,
         )
 
     if not records or not any(records[0][1]):
         raise ValidationError(
-            f'registry file "{label}" has no header on line 1; put the column names in the '
-            "first row"
+            'registry file "{label}" has no header on line 1; put the column names in the '
+            "first row",
+            label=label,
         )
 
     return records
@@ -185,8 +188,10 @@ def _decode(data: bytes, label: str) -> str:
         return data.decode("gb18030")
     except UnicodeDecodeError as error:
         raise ValidationError(
-            f'registry file "{label}" is neither UTF-8 nor GBK/GB18030 text '
-            f"(undecodable byte at offset {error.start}); save it as CSV UTF-8 or as .xlsx"
+            'registry file "{label}" is neither UTF-8 nor GBK/GB18030 text '
+            "(undecodable byte at offset {offset}); save it as CSV UTF-8 or as .xlsx",
+            label=label,
+            offset=error.start,
         ) from error
 
 
@@ -200,8 +205,10 @@ def _read_xlsx(path: Path, label: str) -> Iterator[Record]:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException) as error:
         raise ValidationError(
-            f'registry file "{label}" is not a readable .xlsx workbook ({error}); '
-            "open it in Excel and save it again as .xlsx"
+            'registry file "{label}" is not a readable .xlsx workbook ({error}); '
+            "open it in Excel and save it again as .xlsx",
+            label=label,
+            error=error,
         ) from error
 
     try:
@@ -258,21 +265,31 @@ def _header_error(
     if len(complete) > 1:
         kinds = " and ".join(header.kind for header in complete)
         return ValidationError(
-            f'registry file "{label}" has a header that fits {kinds} at once ({found}); '
-            "keep only the columns of one kind"
+            'registry file "{label}" has a header that fits {kinds} at once ({found}); '
+            "keep only the columns of one kind",
+            label=label,
+            kinds=kinds,
+            found=found,
         )
 
     closest = max(candidates, key=lambda header: len(header.columns))
     if len(closest.columns) >= 2:
         missing = ", ".join(_missing_columns(closest))
         return ValidationError(
-            f'registry file "{label}" looks like a {closest.kind} file but has no column for '
-            f"{missing} (header: {found}); add the missing columns"
+            'registry file "{label}" looks like a {kind} file but has no column for '
+            "{missing} (header: {found}); add the missing columns",
+            label=label,
+            kind=closest.kind,
+            missing=missing,
+            found=found,
         )
 
     return ValidationError(
-        f'registry file "{label}" has an unrecognised header ({found}). '
-        f"Expected the columns of one kind: {_describe_expected_columns()}"
+        'registry file "{label}" has an unrecognised header ({found}). '
+        "Expected the columns of one kind: {expected}",
+        label=label,
+        found=found,
+        expected=_describe_expected_columns(),
     )
 
 
@@ -324,8 +341,12 @@ def _reject_duplicate_columns(header: _Header, cells: Sequence[Cell], label: str
     for index, column in header.columns.items():
         if column in first_cell:
             raise ValidationError(
-                f'registry file "{label}" has two columns for {column}: '
-                f'"{cells[first_cell[column]]}" and "{cells[index]}"; delete one of them'
+                'registry file "{label}" has two columns for {column}: '
+                '"{first}" and "{second}"; delete one of them',
+                label=label,
+                column=column,
+                first=cells[first_cell[column]],
+                second=cells[index],
             )
         first_cell[column] = index
 

@@ -86,7 +86,7 @@ async def divisions_below(session: AsyncSession, division_code: str) -> list[str
     Raises NotFoundError for an unknown code.
     """
     if await session.get(Division, division_code) is None:
-        raise NotFoundError(f"division {division_code!r} not found; check the code")
+        raise NotFoundError("division {code!r} not found; check the code", code=division_code)
     found = [division_code]
     frontier = [division_code]
     for _ in range(_MAX_DEPTH):

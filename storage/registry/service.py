@@ -233,9 +233,11 @@ def _read(path: Path) -> ParsedFile:
     try:
         return read_registry_file(path)
     except FileNotFoundError:
-        raise ValidationError(f"registry file {path} not found; check the path") from None
+        raise ValidationError("registry file {path} not found; check the path", path=path) from None
     except OSError as exc:
-        raise ValidationError(f"registry file {path} cannot be read: {exc.strerror}") from None
+        raise ValidationError(
+            "registry file {path} cannot be read: {reason}", path=path, reason=exc.strerror
+        ) from None
 
 
 async def import_files(
@@ -285,7 +287,8 @@ async def create_invite(db: Database, inspector_code: str, *, now: datetime) -> 
         inspector = await session.scalar(select(Inspector).where(Inspector.code == inspector_code))
         if inspector is None:
             raise NotFoundError(
-                f"inspector {inspector_code!r} not found; check the staff code in the registry"
+                "inspector {code!r} not found; check the staff code in the registry",
+                code=inspector_code,
             )
         code = "".join(secrets.choice(_INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
         invite = Invite(
@@ -313,8 +316,9 @@ async def bind_telegram(
         invite = await session.get(Invite, code.strip().upper())
         if invite is None or invite.used_at is not None or invite.expires_at <= now:
             raise ValidationError(
-                f"invite code {code!r} is unknown, used or expired; ask your administrator "
-                "for a new one"
+                "invite code {code!r} is unknown, used or expired; ask your administrator "
+                "for a new one",
+                code=code,
             )
         inspector = await session.get(Inspector, invite.inspector_id)
         assert inspector is not None

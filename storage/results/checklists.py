@@ -43,13 +43,17 @@ def _read(path: Path) -> Checklist:
     try:
         return Checklist.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"checklist file {path} cannot be read: {exc}") from exc
+        raise ConfigurationError(
+            "checklist file {path} cannot be read: {exc}", path=path, exc=exc
+        ) from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
             for error in exc.errors()
         )
-        raise ConfigurationError(f"checklist file {path} is invalid: {problems}") from exc
+        raise ConfigurationError(
+            "checklist file {path} is invalid: {problems}", path=path, problems=problems
+        ) from exc
 
 
 @functools.cache
@@ -74,6 +78,7 @@ def checklist_for(industry: str) -> Checklist:
     checklists = load_checklists()
     if group is None or group not in checklists:
         raise ConfigurationError(
-            f"no checklist for industry {industry!r}; add it to industries.csv and a checklist file"
+            "no checklist for industry {industry!r}; add it to industries.csv and a checklist file",
+            industry=industry,
         )
     return checklists[group]

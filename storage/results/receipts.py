@@ -61,7 +61,7 @@ async def load_receipt(db: Database, result_id: int) -> Receipt:
     async with db.reading() as session:
         result = await session.get(InspectionResult, result_id)
         if result is None:
-            raise NotFoundError(f"inspection result {result_id} not found")
+            raise NotFoundError("inspection result {result_id} not found", result_id=result_id)
         task = await session.get(Task, result.task_id)
         inspector = await session.get(Inspector, result.inspector_id)
         assert task is not None and inspector is not None

@@ -121,20 +121,28 @@ def _check_answers(checklist: Checklist | None, industry: str, answers: list[Ite
     given = [answer.item_code for answer in answers]
     if given != expected:
         raise ValidationError(
-            f"answers cover items {given}, but the checklist needs {expected} in that order; "
-            "answer every item"
+            "answers cover items {given}, but the checklist needs {expected} in that order; "
+            "answer every item",
+            given=given,
+            expected=expected,
         )
     unexplained = [a.item_code for a in answers if a.answer is Answer.FAIL and not a.note]
     if unexplained:
-        raise ValidationError(f"failed items {unexplained} need a note saying what was found")
+        raise ValidationError(
+            "failed items {unexplained} need a note saying what was found", unexplained=unexplained
+        )
 
 
 async def _lock_task(session: AsyncSession, submission: Submission) -> Task:
     task = await session.scalar(select(Task).where(Task.id == submission.task_id).with_for_update())
     if task is None:
-        raise NotFoundError(f"task {submission.task_id} not found; check the task id")
+        raise NotFoundError(
+            "task {task_id} not found; check the task id", task_id=submission.task_id
+        )
     if task.inspector_id != submission.inspector_id:
-        raise PermissionDeniedError(f"only the assignee of task {task.id} can submit its result")
+        raise PermissionDeniedError(
+            "only the assignee of task {task_id} can submit its result", task_id=task.id
+        )
     return task
 
 
@@ -346,7 +354,9 @@ async def result_by_code(db: Database, code: str) -> InspectionResult:
             select(InspectionResult).where(InspectionResult.verification_code == code.upper())
         )
         if result is None:
-            raise NotFoundError(f"verification code {code!r} matches no inspection result")
+            raise NotFoundError(
+                "verification code {code!r} matches no inspection result", code=code
+            )
         return result
 
 
@@ -355,7 +365,7 @@ async def checklist_items_for_task(db: Database, task_id: int) -> list[Checklist
     async with db.reading() as session:
         task = await session.get(Task, task_id)
         if task is None:
-            raise NotFoundError(f"task {task_id} not found; check the task id")
+            raise NotFoundError("task {task_id} not found; check the task id", task_id=task_id)
         subject = await session.get(Subject, task.subject_id) if task.subject_id else None
     checklist = checklist_of_task(subject)
     if checklist is None or subject is None:
@@ -385,5 +395,7 @@ async def photo_of_task(db: Database, task_id: int, photo_id: int) -> Photo:
     async with db.reading() as session:
         photo = await session.get(Photo, photo_id)
     if photo is None or photo.task_id != task_id:
-        raise NotFoundError(f"photo {photo_id} of task {task_id} not found")
+        raise NotFoundError(
+            "photo {photo_id} of task {task_id} not found", photo_id=photo_id, task_id=task_id
+        )
     return photo

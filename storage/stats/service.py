@@ -75,14 +75,16 @@ async def _count(session: AsyncSession, query: Select[Any]) -> int:
 async def _area(session: AsyncSession, division_code: str) -> tuple[Division, list[str]]:
     division = await session.get(Division, division_code)
     if division is None:
-        raise NotFoundError(f"division {division_code!r} not found; check the code")
+        raise NotFoundError("division {code!r} not found; check the code", code=division_code)
     return division, await grids_below(session, division_code)
 
 
 def _check_period(start: datetime, end: datetime) -> None:
     if start >= end:
         raise ValidationError(
-            f"period start {start.isoformat()} is not before its end {end.isoformat()}"
+            "period start {start} is not before its end {end}",
+            start=start.isoformat(),
+            end=end.isoformat(),
         )
 
 

@@ -88,7 +88,8 @@ async def _filter_conditions(session: AsyncSession, task_filter: TaskFilter) -> 
         inspector = await inspector_by_code(session, task_filter.inspector_code)
         if inspector is None:
             raise NotFoundError(
-                f"inspector {task_filter.inspector_code!r} not found; check the staff code"
+                "inspector {code!r} not found; check the staff code",
+                code=task_filter.inspector_code,
             )
         conditions.append(Task.inspector_id == inspector.id)
     for division_code in (task_filter.division_code, task_filter.area_code):

@@ -368,11 +368,12 @@ async def act_on_task(
         task = await _load_for_update(session, task_id)
         inspector = await session.get(Inspector, inspector_id)
         if inspector is None:
-            raise NotFoundError(f"inspector {inspector_id} not found")
+            raise NotFoundError("inspector {inspector_id} not found", inspector_id=inspector_id)
         if not await _may_act(session, task, inspector):
             raise PermissionDeniedError(
-                f"inspector {inspector.code} is not assigned to task {task_id} "
-                "and does not lead its grid"
+                "inspector {code} is not assigned to task {task_id} and does not lead its grid",
+                code=inspector.code,
+                task_id=task_id,
             )
 
         task.state = next_state(task.state, action).value
@@ -476,7 +477,7 @@ async def _load_for_update(session: AsyncSession, task_id: int) -> Task:
     """
     task = await session.get(Task, task_id)
     if task is None:
-        raise NotFoundError(f"task {task_id} not found; check the task id")
+        raise NotFoundError("task {task_id} not found; check the task id", task_id=task_id)
     if task.assignment == "claim" and task.directive_id is not None:
         group = select(Task).where(Task.directive_id == task.directive_id).order_by(Task.id)
     else:
@@ -490,7 +491,7 @@ async def get_task(db: Database, task_id: int) -> Task:
     async with db.reading() as session:
         task = await session.get(Task, task_id)
         if task is None:
-            raise NotFoundError(f"task {task_id} not found; check the task id")
+            raise NotFoundError("task {task_id} not found; check the task id", task_id=task_id)
         return task
 
 
@@ -533,13 +534,15 @@ async def reassign_task(
         leader = await grid_leader_of(session, task.inspector_id)
         if leader is None or leader.id != leader_id:
             raise PermissionDeniedError(
-                f"only the grid leader of task {task_id}'s assignee can reassign it"
+                "only the grid leader of task {task_id}'s assignee can reassign it", task_id=task_id
             )
         target = await session.get(Inspector, to_inspector_id)
         if target is None or target.division_code != leader.division_code:
             raise ValidationError(
-                f"inspector {to_inspector_id} is not in the grid of task {task_id}; "
-                "pick an inspector of the same grid"
+                "inspector {to_inspector_id} is not in the grid of task {task_id}; "
+                "pick an inspector of the same grid",
+                to_inspector_id=to_inspector_id,
+                task_id=task_id,
             )
         if task.directive_id is not None and await session.scalar(
             select(Task.id).where(
@@ -547,7 +550,8 @@ async def reassign_task(
             )
         ):
             raise ValidationError(
-                f"inspector {target.code} already has a task of this directive; pick another"
+                "inspector {code} already has a task of this directive; pick another",
+                code=target.code,
             )
         task.state = next_state(task.state, TaskAction.REASSIGN).value
         previous = task.inspector_id

@@ -55,9 +55,18 @@ def next_state(current: str, action: TaskAction) -> TaskState:
     target = _TRANSITIONS.get((state, action))
     if target is None:
         allowed = sorted(a.value for (s, a) in _TRANSITIONS if s == state)
+        if not allowed:
+            raise IllegalTransitionError(
+                "cannot {action} a task that is {state}; "
+                "allowed from {state}: nothing (final state)",
+                action=action.value,
+                state=state.value,
+            )
         raise IllegalTransitionError(
-            f"cannot {action.value} a task that is {state.value}; "
-            f"allowed from {state.value}: {', '.join(allowed) or 'nothing (final state)'}"
+            "cannot {action} a task that is {state}; allowed from {state}: {allowed}",
+            action=action.value,
+            state=state.value,
+            allowed=", ".join(allowed),
         )
     return target
 

@@ -39,7 +39,7 @@ async def load_task_view(db: Database, task_id: int) -> TaskView:
     async with db.reading() as session:
         task = await session.get(Task, task_id)
         if task is None:
-            raise NotFoundError(f"task {task_id} not found; check the task id")
+            raise NotFoundError("task {task_id} not found; check the task id", task_id=task_id)
         inspector = await session.get(Inspector, task.inspector_id)
         assert inspector is not None
         grid = await session.get(Division, inspector.division_code)

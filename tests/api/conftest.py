@@ -1,6 +1,7 @@
 """An API on a free loopback port, either over the whole loop or over NATS and a database."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -40,17 +41,22 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
+@asynccontextmanager
+async def api_alone(
+    nats_server: NatsServer, db: Database, clock: ManualClock, settings: Settings
+) -> AsyncIterator[Client]:
+    """Serve the API alone over NATS and a migrated database, with `settings`."""
+    escalation = Escalation.load(TEST_POLICIES, settings.data_dir / "calendars")
+    async with serving(
+        nats_url=nats_server.url, db=db, escalation=escalation, clock=clock, settings=settings
+    ) as client:
+        yield client
+
+
 @pytest.fixture
 async def api(
     nats_server: NatsServer, db: Database, clock: ManualClock, tmp_path: Path
 ) -> AsyncIterator[Client]:
     """The API alone over NATS and an empty migrated database; no dispatcher runs."""
-    escalation = Escalation.load(TEST_POLICIES, tmp_path / "calendars")
-    async with serving(
-        nats_url=nats_server.url,
-        db=db,
-        escalation=escalation,
-        clock=clock,
-        settings=Settings(data_dir=tmp_path),
-    ) as client:
+    async with api_alone(nats_server, db, clock, Settings(data_dir=tmp_path)) as client:
         yield client

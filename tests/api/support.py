@@ -67,10 +67,16 @@ class Client:
         *,
         token: str | None = "centre",
         headers: dict[str, str] | None = None,
+        language: str | None = "en",
         **options: Any,
     ) -> Reply:
-        """Send a request to a path under /api/v1 and read the whole reply."""
-        all_headers = {**self.headers_for(token), **(headers or {})}
+        """Send a request to a path under /api/v1 and read the whole reply.
+
+        `language` is the Accept-Language header, English unless a test asks for another
+        language or, with None, for none.
+        """
+        chosen = {"Accept-Language": language} if language is not None else {}
+        all_headers = {**chosen, **self.headers_for(token), **(headers or {})}
         url = self.service.base_url + path
         async with self.session.request(method, url, headers=all_headers, **options) as response:
             body = await response.read()

@@ -80,4 +80,4 @@ async def test_retry_unknown_callback_fails(
 ) -> None:
     assert await _run("callbacks", "retry", "424242") == 1
 
-    assert "callback 424242 not found" in capsys.readouterr().err
+    assert "未找到回调 424242" in capsys.readouterr().err

@@ -183,9 +183,9 @@ def test_chat_commands_reject_bad_input(
 
     for result, named in [
         (missing, "missing.jpg"),
-        (not_image, "not a JPEG or PNG"),
-        (far, "--latitude from -90 to 90"),
-        (stranger, "'NOSUCH' not found"),
+        (not_image, "不是 JPEG 或 PNG 图片"),
+        (far, "--latitude（-90 到 90）"),
+        (stranger, "未找到监管员 'NOSUCH'"),
     ]:
         assert result.returncode != 0
         assert named in result.stderr
@@ -239,5 +239,5 @@ def test_up_names_the_setting_when_nats_port_is_taken(tmp_path: Path) -> None:
         )
 
     assert result.returncode == 1
-    assert f"port {environment['GRIDDISPATCH_NATS_PORT']}" in result.stderr
+    assert f"端口 {environment['GRIDDISPATCH_NATS_PORT']}" in result.stderr
     assert "GRIDDISPATCH_NATS_PORT" in result.stderr

@@ -70,9 +70,16 @@ async def test_wrong_passwords_lock_account(console: Console) -> None:
             f"{console.url}/console/api/login", json={"username": "duty", "password": PASSWORD}
         ) as response:
             error = (await response.json())["error"]
+        async with http.post(
+            f"{console.url}/console/api/login",
+            json={"username": "duty", "password": PASSWORD},
+            headers={"Accept-Language": "en"},
+        ) as response:
+            english = (await response.json())["error"]
         assert error["code"] == "sign_in_locked"
         assert "'duty'" in error["message"]
-        assert "try again in 15 min" in error["message"]
+        assert "15 分钟" in error["message"]
+        assert "try again in 15 min" in english["message"]
 
 
 async def test_lock_ends_after_lockout(console: Console) -> None:

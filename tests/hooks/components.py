@@ -62,7 +62,8 @@ class Components:
         self, method: str, path: str, *, token: str = "centre", json_body: Any = None
     ) -> tuple[int, dict[str, str], Any]:
         """Send a request to a path under /api/v1; return status, headers and decoded body."""
-        headers = {"Authorization": f"Bearer {self.tokens[token]}"}
+        # Error messages in English, as a program asking for them gets them.
+        headers = {"Authorization": f"Bearer {self.tokens[token]}", "Accept-Language": "en"}
         async with self.http.request(
             method, self.api.base_url + path, json=json_body, headers=headers
         ) as response:

@@ -109,7 +109,8 @@ class Hooks:
         With `chunked` the body goes in 16 KiB chunks without a Content-Length.
         """
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        sent = {"Content-Type": "application/json", **(headers or {})}
+        # The tests read error messages in English, as a monitoring system asking for it does.
+        sent = {"Content-Type": "application/json", "Accept-Language": "en", **(headers or {})}
         if bearer:
             sent["Authorization"] = f"Bearer {token or self.hook_token}"
         data: bytes | AsyncIterator[bytes] = _chunks(body) if chunked else body
