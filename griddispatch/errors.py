@@ -10,9 +10,10 @@ as keyword arguments, so the message extractor collects the template and
 text, the one logs carry.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
-from griddispatch.i18n import Phrase, gettext
+from griddispatch.i18n import DEFAULT_LOCALE, gettext, translate_value
 
 
 class GridDispatchError(Exception):
@@ -26,13 +27,33 @@ class GridDispatchError(Exception):
     def localized(self, locale: str) -> str:
         """Return the message in `locale`, or in English if the catalog lacks its template.
 
-        Values that are phrases marked for the catalog are translated too.
+        Values that are phrases marked for the catalog, or project errors themselves,
+        are translated too.
         """
-        values = {
-            name: gettext(value, locale) if isinstance(value, Phrase) else value
-            for name, value in self.values.items()
-        }
+        values = {name: _localized_value(value, locale) for name, value in self.values.items()}
         return gettext(self.template, locale, **values)
+
+
+def _localized_value(value: Any, locale: str) -> Any:
+    if isinstance(value, GridDispatchError):
+        return value.localized(locale)
+    return translate_value(value, locale)
+
+
+class ErrorList(GridDispatchError):
+    """Several errors reported as one, such as every problem of one row or request.
+
+    The English text joins the messages with "; ", and a Chinese text with "；".
+    """
+
+    def __init__(self, errors: Iterable[GridDispatchError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(str(error) for error in self.errors))
+
+    def localized(self, locale: str) -> str:
+        """Return every message in `locale`, joined by that language's separator."""
+        separator = "；" if locale == DEFAULT_LOCALE else "; "
+        return separator.join(error.localized(locale) for error in self.errors)
 
 
 class ConfigurationError(GridDispatchError):
@@ -41,6 +62,15 @@ class ConfigurationError(GridDispatchError):
 
 class ValidationError(GridDispatchError):
     """Raised when input data (a message, a file row, a command argument) is invalid."""
+
+
+class InvalidValue(ValidationError, ValueError):
+    """Raised by a pydantic validator for an invalid value.
+
+    Pydantic turns a ValueError raised in a validator into a "value_error" entry and
+    keeps the exception itself in the entry's `ctx["error"]`, so code that reads the
+    validation error gets the template and its values.
+    """
 
 
 class NotFoundError(GridDispatchError):

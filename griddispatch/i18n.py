@@ -62,7 +62,40 @@ class Translator:
 
 
 class Phrase(str):
-    """A message id given as a value of another message, and translated along with it."""
+    """A message value translated along with its message.
+
+    The text is what English output shows. `message_id` is the catalog entry, by
+    default the text itself, so a stored code such as "cancelled" can show as its
+    label "Cancelled" (已撤销) in translated output.
+    """
+
+    message_id: str
+
+    def __new__(cls, text: str, message_id: str | None = None) -> "Phrase":
+        phrase = super().__new__(cls, text)
+        phrase.message_id = message_id if message_id is not None else text
+        return phrase
+
+
+class Phrases(str):
+    """Several phrases given as one value: English joins them with commas."""
+
+    phrases: tuple[Phrase, ...]
+
+    def __new__(cls, phrases: list[Phrase]) -> "Phrases":
+        joined = super().__new__(cls, ", ".join(phrases))
+        joined.phrases = tuple(phrases)
+        return joined
+
+
+def translate_value(value: Any, locale: str) -> Any:
+    """Return a message value in `locale`: phrases translated, anything else as it is."""
+    if isinstance(value, Phrases):
+        separator = "、" if locale == DEFAULT_LOCALE else ", "
+        return separator.join(gettext(phrase.message_id, locale) for phrase in value.phrases)
+    if isinstance(value, Phrase):
+        return gettext(value.message_id, locale)
+    return value
 
 
 def mark(message: str) -> Phrase:

@@ -14,6 +14,16 @@ STATE_LABELS = {
     "cancelled": mark("Cancelled"),
 }
 
+# The actions of the task state machine, as error messages name them to users.
+ACTION_LABELS = {
+    "acknowledge": mark("Acknowledge"),
+    "decline": mark("Cannot carry out"),
+    "submit": mark("Submit result"),
+    "close": mark("Close the task"),
+    "cancel": mark("Cancel"),
+    "reassign": mark("Reassign"),
+}
+
 KIND_LABELS = {
     "directive": mark("Directive"),
     "lead": mark("Risk lead"),

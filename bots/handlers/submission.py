@@ -344,7 +344,8 @@ async def _submit(
             "submission rejected task=%s inspector=%s error=%s", draft["task_id"], inspector.id, exc
         )
         await query.answer(
-            _("The result could not be submitted: {reason}", reason=str(exc)), show_alert=True
+            _("The result could not be submitted: {reason}", reason=exc.localized(_.locale)),
+            show_alert=True,
         )
         return
     await state.clear()

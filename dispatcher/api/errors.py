@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dispatcher.api.context import CONTEXT
 from griddispatch.errors import (
+    ErrorList,
     GridDispatchError,
     IllegalTransitionError,
     InfrastructureError,
@@ -96,13 +97,12 @@ class FieldsInvalid(ApiError):
     """A 422 listing every failed field of a request body, query or path."""
 
     def __init__(self, problems: list[GridDispatchError], field: str) -> None:
-        super().__init__(422, "validation_failed", "; ".join(map(str, problems)), field=field)
-        self.problems = problems
+        self.problems = ErrorList(problems)
+        super().__init__(422, "validation_failed", str(self.problems), field=field)
 
     def localized(self, locale: str) -> str:
         """Return the problems in `locale`, joined by the language's separator."""
-        separator = "；" if locale == DEFAULT_LOCALE else "; "
-        return separator.join(problem.localized(locale) for problem in self.problems)
+        return self.problems.localized(locale)
 
 
 def _deployment_locale(request: web.Request) -> str:

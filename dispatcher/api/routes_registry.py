@@ -15,7 +15,7 @@ from pydantic import Field
 
 from dispatcher.api.auth import county_of, require_all_counties
 from dispatcher.api.context import context_of
-from dispatcher.api.errors import ApiError
+from dispatcher.api.errors import ApiError, response_locale
 from dispatcher.api.routing import (
     COMMAND_CENTRE,
     MULTIPART_MEDIA_TYPE,
@@ -131,7 +131,7 @@ class RowErrorOut(ResponseModel):
 
     file: str
     line: int
-    reason: str
+    reason: str = Field(description="Why the row was rejected, in the response's language.")
 
 
 class FileReport(ResponseModel):
@@ -325,8 +325,11 @@ async def _uploaded_files(request: web.Request) -> list[FileField]:
     return uploads
 
 
-def _file_report(report: ImportReport, names: dict[str, str]) -> FileReport:
-    """Describe one file's import with the names the files were uploaded under."""
+def _file_report(report: ImportReport, names: dict[str, str], locale: str) -> FileReport:
+    """Describe one file's import with the names the files were uploaded under.
+
+    The reasons of rejected rows are in `locale`.
+    """
     return FileReport(
         file=names.get(str(report.path), report.path.name),
         kind=report.kind,
@@ -335,7 +338,9 @@ def _file_report(report: ImportReport, names: dict[str, str]) -> FileReport:
         unchanged=report.unchanged,
         errors=[
             RowErrorOut(
-                file=names.get(error.file, error.file), line=error.line, reason=error.reason
+                file=names.get(error.file, error.file),
+                line=error.line,
+                reason=error.problem.localized(locale),
             )
             for error in report.errors
         ],
@@ -379,7 +384,8 @@ async def import_registry(request: web.Request) -> web.StreamResponse:
             reports = await import_files(context_of(request).db, paths)
         except ValidationError as exc:
             raise _invalid_file(exc, names) from None
-    files = [_file_report(report, names) for report in reports]
+    locale = response_locale(request)
+    files = [_file_report(report, names, locale) for report in reports]
     rejected = sum(len(report.errors) for report in files)
     log.info("registry imported over the API files=%d rejected_rows=%d", len(files), rejected)
     return json_response(ImportResult(files=files, rejected_rows=rejected))

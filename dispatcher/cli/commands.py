@@ -223,7 +223,7 @@ async def import_registry(settings: Settings, args: argparse.Namespace, _: Trans
             )
         )
         for error in report.errors:
-            print(f"  {error}")
+            print(f"  {error.localized(settings.locale)}")
         failed += len(report.errors)
     return 1 if failed else 0
 

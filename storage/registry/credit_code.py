@@ -7,7 +7,7 @@ character is a check character over the first 17.
 
 import unicodedata
 
-from griddispatch.errors import ValidationError
+from griddispatch.errors import InvalidValue
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 CODE_LENGTH = 18
@@ -21,10 +21,10 @@ _WEIGHTS = [pow(3, index, _MODULUS) for index in range(CODE_LENGTH - 1)]
 def check_character(first17: str) -> str:
     """Compute the GB 32100 check character for the first 17 characters of a code.
 
-    Raises ValidationError unless `first17` is 17 characters of `ALPHABET`.
+    Raises InvalidValue, a ValidationError, unless `first17` is 17 characters of `ALPHABET`.
     """
     if len(first17) != CODE_LENGTH - 1:
-        raise ValidationError(
+        raise InvalidValue(
             "credit code prefix {prefix!r} is invalid: it has {length} characters, "
             "expected {expected}",
             prefix=first17,
@@ -40,7 +40,10 @@ def check_character(first17: str) -> str:
 
 
 def validate_credit_code(code: str) -> str:
-    """Normalize a credit code and return it, or raise ValidationError saying what is wrong.
+    """Normalize a credit code and return it, or raise InvalidValue saying what is wrong.
+
+    InvalidValue is both a ValidationError and a ValueError, so a pydantic validator can
+    call this without wrapping its errors.
 
     Normalizing removes all whitespace, turns full-width characters into ASCII (NFKC)
     and uppercases letters, so "91350100m000100y43" and "９１３５… Y43" are accepted.
@@ -48,7 +51,7 @@ def validate_credit_code(code: str) -> str:
     normalized = _normalize(code)
 
     if len(normalized) != CODE_LENGTH:
-        raise ValidationError(
+        raise InvalidValue(
             'credit code "{code}" is invalid: it has {length} characters, '
             "expected {expected}; check the code against the business licence",
             code=normalized,
@@ -60,7 +63,7 @@ def validate_credit_code(code: str) -> str:
 
     expected = check_character(normalized[:-1])
     if normalized[-1] != expected:
-        raise ValidationError(
+        raise InvalidValue(
             'credit code "{code}" is invalid: check character should be {expected}; '
             "check the code against the business licence",
             code=normalized,
@@ -81,7 +84,7 @@ def _require_alphabet(code: str) -> None:
             continue
 
         if symbol in "IOSVZ":
-            raise ValidationError(
+            raise InvalidValue(
                 'credit code "{code}" is invalid: letter {symbol} at position {position} is not '
                 "allowed, because credit codes never use I, O, S, V or Z; check the code against "
                 "the business licence",
@@ -90,7 +93,7 @@ def _require_alphabet(code: str) -> None:
                 position=position,
             )
 
-        raise ValidationError(
+        raise InvalidValue(
             'credit code "{code}" is invalid: character {symbol!r} at position {position} is not '
             "allowed, because credit codes contain only digits and capital letters; check the "
             "code against the business licence",

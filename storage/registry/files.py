@@ -21,8 +21,10 @@ from typing import Literal
 
 import pydantic
 
-from griddispatch.errors import ValidationError
+from griddispatch.errors import GridDispatchError, ValidationError
+from griddispatch.i18n import mark
 from storage.registry.rows import (
+    DIVISION_CODE,
     DivisionRow,
     InspectorRow,
     RowError,
@@ -397,22 +399,32 @@ def _parse_rows(records: list[Record], header: _Header, label: str, parsed: Pars
 
 def _unique_keys(row: RegistryRow) -> list[tuple[str, str]]:
     if isinstance(row, DivisionRow):
-        return [("division code", row.code)]
+        return [(DIVISION_CODE, row.code)]
 
     if isinstance(row, InspectorRow):
-        return [("staff id", row.code)]
+        return [(mark("staff id"), row.code)]
 
-    keys = [("credit code", row.credit_code), ("other_id", row.other_id)]
+    keys: list[tuple[str, str | None]] = [
+        (mark("credit code"), row.credit_code),
+        ("other_id", row.other_id),
+    ]
     return [(name, value) for name, value in keys if value is not None]
 
 
-def _find_duplicate(row: RegistryRow, line: int, seen: dict[tuple[str, str], int]) -> str | None:
+def _find_duplicate(
+    row: RegistryRow, line: int, seen: dict[tuple[str, str], int]
+) -> GridDispatchError | None:
     keys = _unique_keys(row)
 
     for name, value in keys:
         first_line = seen.get((name, value))
         if first_line is not None:
-            return f'{name} "{value}" is already used on line {first_line}; each must be unique'
+            return ValidationError(
+                '{name} "{value}" is already used on line {first_line}; each must be unique',
+                name=name,
+                value=value,
+                first_line=first_line,
+            )
 
     for key in keys:
         seen[key] = line

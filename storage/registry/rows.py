@@ -2,7 +2,8 @@
 
 The models accept the values a registry clerk types: Chinese names for levels, roles,
 industries and coordinate systems, codes with stray spaces, phone numbers with a +86
-prefix. Each validation error message names the value and the problem.
+prefix. Validators raise InvalidValue, whose message template names the value and the
+problem, so a rejected row can be reported in the reader's language.
 """
 
 import csv
@@ -15,10 +16,13 @@ from typing import Any, Literal, Self
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import ErrorDetails
+from shapely.errors import ShapelyError
 from shapely.geometry import shape
 
 from griddispatch.data import data_path
-from griddispatch.errors import ValidationError
+from griddispatch.errors import ErrorList, GridDispatchError, InvalidValue, ValidationError
+from griddispatch.i18n import Phrase, mark
 from storage.registry.credit_code import validate_credit_code
 
 DivisionLevel = Literal["city", "county", "township", "grid"]
@@ -121,6 +125,24 @@ _ROLE_DIVISION_LEVEL: dict[InspectorRole, DivisionLevel] = {
     "command_centre": "city",
 }
 
+# Names of levels and roles in messages. Their Chinese translations are aliases that the
+# files accept, so a clerk reads the words they type.
+LEVEL_NAMES: dict[DivisionLevel, Phrase] = {
+    "city": mark("city"),
+    "county": mark("county"),
+    "township": mark("township"),
+    "grid": mark("grid"),
+}
+ROLE_NAMES: dict[InspectorRole, Phrase] = {
+    "inspector": mark("inspector"),
+    "grid_leader": mark("grid_leader"),
+    "township": mark("township"),
+    "county": mark("county"),
+    "command_centre": mark("command_centre"),
+}
+# The label of division code columns in messages. Other labels are column names.
+DIVISION_CODE = mark("division code")
+
 _MOBILE_PATTERN = re.compile(r"1[3-9]\d{9}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-()（）]")
 
@@ -142,7 +164,16 @@ class RowError:
 
     file: str
     line: int
-    reason: str
+    problem: GridDispatchError
+
+    @property
+    def reason(self) -> str:
+        """The problem in English, the text logs carry."""
+        return str(self.problem)
+
+    def localized(self, locale: str) -> str:
+        """Format the file, line and problem, with the problem in `locale`."""
+        return f"{self.file}:{self.line}: {self.problem.localized(locale)}"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.reason}"
@@ -163,28 +194,54 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
-def describe_validation_error(error: pydantic.ValidationError) -> str:
-    """Turn a pydantic error for a row model into one plain sentence per problem."""
-    return "; ".join(_describe_detail(detail) for detail in error.errors())
+def describe_validation_error(error: pydantic.ValidationError) -> GridDispatchError:
+    """Turn a pydantic error for a row model into one error per problem.
+
+    Several problems come as an ErrorList, whose English text joins them with "; ".
+    """
+    problems = [_describe_detail(detail) for detail in error.errors()]
+
+    if len(problems) == 1:
+        return problems[0]
+
+    return ErrorList(problems)
 
 
-def _describe_detail(detail: Any) -> str:
+def _describe_detail(detail: ErrorDetails) -> GridDispatchError:
     field = ".".join(str(part) for part in detail["loc"])
+    cause = detail.get("ctx", {}).get("error")
 
-    if detail["type"] == "value_error":
-        return str(detail["ctx"]["error"])
+    if isinstance(cause, GridDispatchError):
+        return cause
 
     if detail["type"] == "missing":
-        return f"{field} is missing"
+        return ValidationError("{field} is missing", field=field)
 
-    return f'{field} "{detail["input"]}" is invalid: {detail["msg"]}'
+    if detail["type"] == "string_too_long":
+        # The same words as pydantic's own message, which it has only in English.
+        return ValidationError(
+            '{field} "{value}" is invalid: String should have at most {max_length} characters',
+            field=field,
+            value=detail["input"],
+            max_length=detail.get("ctx", {}).get("max_length"),
+        )
+
+    # NOTE: pydantic's message for any other failure stays English in every locale.
+    return ValidationError(
+        '{field} "{value}" is invalid: {reason}',
+        field=field,
+        value=detail["input"],
+        reason=detail["msg"] if cause is None else cause,
+    )
 
 
 def _require_digits(value: str, label: str) -> str:
     compact = "".join(value.split())
 
     if not compact.isascii() or not compact.isdigit():
-        raise ValueError(f'{label} "{value}" is invalid: it must contain only digits')
+        raise InvalidValue(
+            '{label} "{value}" is invalid: it must contain only digits', label=label, value=value
+        )
 
     return compact
 
@@ -195,15 +252,27 @@ def _require_code_length(code: str, level: DivisionLevel, label: str) -> None:
     if shortest <= len(code) <= longest:
         return
 
-    if shortest == longest:
-        expected = f"{shortest}"
-    elif len(code) < shortest:
-        expected = f"at least {shortest}"
-    else:
-        expected = f"at most {longest}"
+    values = {"label": label, "code": code, "level": LEVEL_NAMES[level], "length": len(code)}
 
-    raise ValueError(
-        f'{label} "{code}" is invalid: a {level} code has {expected} digits, not {len(code)}'
+    if shortest == longest:
+        raise InvalidValue(
+            '{label} "{code}" is invalid: a {level} code has {digits} digits, not {length}',
+            digits=shortest,
+            **values,
+        )
+
+    if len(code) < shortest:
+        raise InvalidValue(
+            '{label} "{code}" is invalid: a {level} code has at least {digits} digits, '
+            "not {length}",
+            digits=shortest,
+            **values,
+        )
+
+    raise InvalidValue(
+        '{label} "{code}" is invalid: a {level} code has at most {digits} digits, not {length}',
+        digits=longest,
+        **values,
     )
 
 
@@ -212,8 +281,12 @@ def _lookup_alias(value: object, aliases: dict[str, Any], label: str) -> Any:
     found = aliases.get(text) or aliases.get(text.lower())
 
     if found is None:
-        accepted = _describe_aliases(aliases)
-        raise ValueError(f'{label} "{text}" is invalid: expected one of {accepted}')
+        raise InvalidValue(
+            '{label} "{text}" is invalid: expected one of {accepted}',
+            label=label,
+            text=text,
+            accepted=_describe_aliases(aliases),
+        )
 
     return found
 
@@ -245,7 +318,7 @@ class DivisionRow(_RegistryRow):
     @field_validator("code", "parent_code")
     @classmethod
     def _check_digits(cls, value: str | None) -> str | None:
-        return None if value is None else _require_digits(value, "division code")
+        return None if value is None else _require_digits(value, DIVISION_CODE)
 
     @field_validator("level", mode="before")
     @classmethod
@@ -263,20 +336,26 @@ class DivisionRow(_RegistryRow):
 
     @model_validator(mode="after")
     def _check_codes(self) -> Self:
-        _require_code_length(self.code, self.level, "division code")
+        _require_code_length(self.code, self.level, DIVISION_CODE)
 
         if self.level == "city":
             return self
 
         if self.parent_code is None:
-            raise ValueError(f'parent_code is missing for {self.level} "{self.code}"')
+            raise InvalidValue(
+                'parent_code is missing for {level} "{code}"',
+                level=LEVEL_NAMES[self.level],
+                code=self.code,
+            )
 
         _require_code_length(self.parent_code, _PARENT_LEVEL[self.level], "parent_code")
 
         if self.level == "township" and not self.code.startswith(self.parent_code):
-            raise ValueError(
-                f'township code "{self.code}" is invalid: it must begin with the code of '
-                f'its county "{self.parent_code}"'
+            raise InvalidValue(
+                'township code "{code}" is invalid: it must begin with the code of '
+                'its county "{parent_code}"',
+                code=self.code,
+                parent_code=self.parent_code,
             )
 
         return self
@@ -288,29 +367,47 @@ def _validate_boundary(text: str) -> None:
     try:
         geometry = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(
-            f'boundary_geojson "{preview}" is invalid: it is not JSON ({error.msg})'
+        # NOTE: the JSON decoder's reason (error.msg) stays English in every locale.
+        raise InvalidValue(
+            'boundary_geojson "{preview}" is invalid: it is not JSON ({reason})',
+            preview=preview,
+            reason=error.msg,
         ) from error
 
     if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "MultiPolygon"):
-        raise ValueError(
-            f'boundary_geojson "{preview}" is invalid: expected a GeoJSON Polygon or MultiPolygon'
+        raise InvalidValue(
+            'boundary_geojson "{preview}" is invalid: expected a GeoJSON Polygon or MultiPolygon',
+            preview=preview,
         )
 
-    _check_polygon(shape(geometry), preview)
+    # shapely raises KeyError, TypeError or ValueError for missing or malformed coordinates,
+    # and pydantic would pass the first two through as crashes.
+    try:
+        polygon = shape(geometry)
+    except (KeyError, TypeError, ValueError, ShapelyError) as error:
+        raise InvalidValue(
+            'boundary_geojson "{preview}" is invalid: its coordinates do not form a GeoJSON '
+            "{geometry_type}; give rings of longitude, latitude pairs",
+            preview=preview,
+            geometry_type=geometry["type"],
+        ) from error
+
+    _check_polygon(polygon, preview)
 
 
 def _check_polygon(polygon: Any, preview: str) -> None:
     if polygon.is_empty or not polygon.is_valid:
-        raise ValueError(
-            f'boundary_geojson "{preview}" is invalid: the polygon is empty or crosses itself'
+        raise InvalidValue(
+            'boundary_geojson "{preview}" is invalid: the polygon is empty or crosses itself',
+            preview=preview,
         )
 
     min_lon, min_lat, max_lon, max_lat = polygon.bounds
     if not (_inside_china(min_lon, min_lat) and _inside_china(max_lon, max_lat)):
-        raise ValueError(
-            f'boundary_geojson "{preview}" is invalid: it reaches outside China '
-            "(73–136 E, 3–54 N); give WGS-84 longitude, latitude pairs"
+        raise InvalidValue(
+            'boundary_geojson "{preview}" is invalid: it reaches outside China '
+            "(73–136 E, 3–54 N); give WGS-84 longitude, latitude pairs",
+            preview=preview,
         )
 
 
@@ -353,8 +450,13 @@ class InspectorRow(_RegistryRow):
 
         try:
             _require_code_length(self.division_code, level, "division_code")
-        except ValueError as error:
-            raise ValueError(f"{error}, because role {self.role} belongs to a {level}") from error
+        except InvalidValue as error:
+            raise InvalidValue(
+                "{error}, because role {role} belongs to a {level}",
+                error=error,
+                role=ROLE_NAMES[self.role],
+                level=LEVEL_NAMES[level],
+            ) from error
 
         return self
 
@@ -368,9 +470,11 @@ def _normalize_mobile(text: str) -> str:
             break
 
     if not _MOBILE_PATTERN.fullmatch(compact):
-        raise ValueError(
-            f'phone "{mask_phone(compact)}" is invalid: expected an 11-digit mainland mobile '
-            f"number starting with 13-19, got {len(compact)} characters"
+        raise InvalidValue(
+            'phone "{phone}" is invalid: expected an 11-digit mainland mobile '
+            "number starting with 13-19, got {length} characters",
+            phone=mask_phone(compact),
+            length=len(compact),
         )
 
     return compact
@@ -404,13 +508,7 @@ class SubjectRow(_RegistryRow):
     @field_validator("credit_code", mode="before")
     @classmethod
     def _check_credit_code(cls, value: object) -> str | None:
-        if value is None:
-            return None
-
-        try:
-            return validate_credit_code(str(value))
-        except ValidationError as error:
-            raise ValueError(str(error)) from error
+        return None if value is None else validate_credit_code(str(value))
 
     @field_validator("industry", mode="before")
     @classmethod
@@ -437,8 +535,8 @@ class SubjectRow(_RegistryRow):
         key = str(value).strip().lower()
         if key in REGISTERED_ALIASES:
             return REGISTERED_ALIASES[key]
-        raise ValueError(
-            f'registered "{value}" is invalid: expected 已备案 or 未备案 (or yes / no)'
+        raise InvalidValue(
+            'registered "{value}" is invalid: expected 已备案 or 未备案 (or yes / no)', value=value
         )
 
     @field_validator("coordinate_system", mode="before")
@@ -448,9 +546,10 @@ class SubjectRow(_RegistryRow):
         system = COORDINATE_SYSTEM_ALIASES.get(key)
 
         if system is None:
-            raise ValueError(
-                f'coordinate_system "{value}" is invalid: expected wgs84 (GPS), gcj02 '
-                "(AMap, Tencent) or bd09 (Baidu)"
+            raise InvalidValue(
+                'coordinate_system "{value}" is invalid: expected wgs84 (GPS), gcj02 '
+                "(AMap, Tencent) or bd09 (Baidu)",
+                value=value,
             )
 
         return system
@@ -458,7 +557,7 @@ class SubjectRow(_RegistryRow):
     @model_validator(mode="after")
     def _check_identity_and_location(self) -> Self:
         if self.credit_code is None and self.other_id is None:
-            raise ValueError(
+            raise InvalidValue(
                 "credit_code and other_id are both missing: give the unified social credit "
                 "code, or another id for a smallholder without one"
             )
@@ -475,19 +574,27 @@ def _lookup_industry(text: str) -> str:
     accepted = ", ".join(
         f"{industry.code} ({industry.name_zh})" for industry in load_industries().values()
     )
-    raise ValueError(f'industry "{text}" is invalid: expected one of {accepted}')
+    raise InvalidValue(
+        'industry "{text}" is invalid: expected one of {accepted}', text=text, accepted=accepted
+    )
 
 
 def _parse_degrees(value: object, field: str) -> float:
     try:
         degrees = float(str(value).strip())
     except ValueError as error:
-        raise ValueError(
-            f'{field} "{value}" is invalid: expected decimal degrees such as 109.78'
+        raise InvalidValue(
+            '{field} "{value}" is invalid: expected decimal degrees such as 109.78',
+            field=field,
+            value=value,
         ) from error
 
     if not math.isfinite(degrees):
-        raise ValueError(f'{field} "{value}" is invalid: expected a finite number of degrees')
+        raise InvalidValue(
+            '{field} "{value}" is invalid: expected a finite number of degrees',
+            field=field,
+            value=value,
+        )
 
     return degrees
 
@@ -497,10 +604,12 @@ def _check_location(longitude: float | None, latitude: float | None) -> None:
         return
 
     if longitude is None or latitude is None:
-        raise ValueError("longitude and latitude must be given together, but one is missing")
+        raise InvalidValue("longitude and latitude must be given together, but one is missing")
 
     if not _inside_china(longitude, latitude):
-        raise ValueError(
-            f"location {longitude}, {latitude} is invalid: it lies outside China "
-            "(73–136 E, 3–54 N); check that longitude and latitude are not swapped"
+        raise InvalidValue(
+            "location {longitude}, {latitude} is invalid: it lies outside China "
+            "(73–136 E, 3–54 N); check that longitude and latitude are not swapped",
+            longitude=longitude,
+            latitude=latitude,
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from griddispatch.errors import NotFoundError, ValidationError
+from griddispatch.errors import GridDispatchError, NotFoundError, ValidationError
 from griddispatch.geo import to_wgs84
 from storage.db import Database
 from storage.plans.grades import GradeSource, plans_in, set_grade
@@ -78,7 +78,10 @@ async def _import_divisions(
                 RowError(
                     str(parsed.path),
                     line,
-                    f"parent code {row.parent_code!r} not found; import the parent division first",
+                    NotFoundError(
+                        "parent code {code!r} not found; import the parent division first",
+                        code=row.parent_code,
+                    ),
                 )
             )
             continue
@@ -109,8 +112,11 @@ async def _import_inspectors(
                 RowError(
                     str(parsed.path),
                     line,
-                    f"division code {row.division_code!r} not found; "
-                    "import the divisions file first or correct the code",
+                    NotFoundError(
+                        "division code {code!r} not found; "
+                        "import the divisions file first or correct the code",
+                        code=row.division_code,
+                    ),
                 )
             )
             continue
@@ -150,7 +156,7 @@ async def _import_subjects(
     for line, row in parsed.rows:
         assert isinstance(row, SubjectRow)
         problem = _subject_problem(row, grids, inspector_ids) or _grade_problem(row, grades)
-        if problem:
+        if problem is not None:
             report.errors.append(RowError(str(parsed.path), line, problem))
             continue
         longitude, latitude = _subject_location(row)
@@ -187,12 +193,14 @@ async def _import_subjects(
         _count(report, inserted=existing is None, changed=changed)
 
 
-def _grade_problem(row: SubjectRow, grades: list[str]) -> str:
+def _grade_problem(row: SubjectRow, grades: list[str]) -> GridDispatchError | None:
     if row.risk_grade is None or row.risk_grade in grades:
-        return ""
-    return (
-        f"risk grade {row.risk_grade!r} is not defined in the inspection plan; "
-        f"use one of {grades} or leave the cell empty"
+        return None
+    return ValidationError(
+        "risk grade {grade!r} is not defined in the inspection plan; "
+        "use one of {grades} or leave the cell empty",
+        grade=row.risk_grade,
+        grades=grades,
     )
 
 
@@ -215,12 +223,19 @@ async def _import_grade(
     )
 
 
-def _subject_problem(row: SubjectRow, grids: set[str], inspector_ids: dict[str, int]) -> str:
+def _subject_problem(
+    row: SubjectRow, grids: set[str], inspector_ids: dict[str, int]
+) -> GridDispatchError | None:
     if row.grid_code not in grids:
-        return f"grid code {row.grid_code!r} not found; import the divisions file first"
+        return NotFoundError(
+            "grid code {code!r} not found; import the divisions file first", code=row.grid_code
+        )
     if row.inspector_code and row.inspector_code not in inspector_ids:
-        return f"inspector code {row.inspector_code!r} not found; import the inspectors first"
-    return ""
+        return NotFoundError(
+            "inspector code {code!r} not found; import the inspectors first",
+            code=row.inspector_code,
+        )
+    return None
 
 
 _IMPORTERS = {

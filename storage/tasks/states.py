@@ -3,6 +3,8 @@
 from enum import StrEnum
 
 from griddispatch.errors import IllegalTransitionError
+from griddispatch.i18n import Phrase, Phrases
+from griddispatch.labels import ACTION_LABELS, STATE_LABELS
 
 
 class TaskState(StrEnum):
@@ -55,18 +57,20 @@ def next_state(current: str, action: TaskAction) -> TaskState:
     target = _TRANSITIONS.get((state, action))
     if target is None:
         allowed = sorted(a.value for (s, a) in _TRANSITIONS if s == state)
+        named_action = Phrase(action.value, ACTION_LABELS[action.value])
+        named_state = Phrase(state.value, STATE_LABELS[state.value])
         if not allowed:
             raise IllegalTransitionError(
                 "cannot {action} a task that is {state}; "
                 "allowed from {state}: nothing (final state)",
-                action=action.value,
-                state=state.value,
+                action=named_action,
+                state=named_state,
             )
         raise IllegalTransitionError(
             "cannot {action} a task that is {state}; allowed from {state}: {allowed}",
-            action=action.value,
-            state=state.value,
-            allowed=", ".join(allowed),
+            action=named_action,
+            state=named_state,
+            allowed=Phrases([Phrase(value, ACTION_LABELS[value]) for value in allowed]),
         )
     return target
 

@@ -45,11 +45,13 @@ def _files_with_bad_rows(folder: Path) -> tuple[list[Path], list[list[str]], lis
     return [subjects, inspectors, divisions], rows, subject_rows
 
 
-async def _upload(api: Client, paths: list[Path], *, token: str = "centre") -> Reply:
+async def _upload(
+    api: Client, paths: list[Path], *, token: str = "centre", language: str = "en"
+) -> Reply:
     form = aiohttp.FormData()
     for path in paths:
         form.add_field("files", path.read_bytes(), filename=path.name, content_type="text/csv")
-    return await api.post("/registry/import", data=form, token=token)
+    return await api.post("/registry/import", data=form, token=token, language=language)
 
 
 async def test_import_reports_bad_row_by_file_and_line(
@@ -76,6 +78,39 @@ async def test_import_reports_bad_row_by_file_and_line(
     assert await count_rows(db, Inspector) == len(inspector_rows) - 1
     assert await count_rows(db, Subject) == files[2]["inserted"]
     assert files[2]["inserted"] + len(files[2]["errors"]) == len(subject_rows)
+
+
+async def test_import_reasons_in_requested_language(api: Client, tmp_path: Path) -> None:
+    paths, _, _ = _files_with_bad_rows(tmp_path)
+    inspectors = paths[1]
+    header, rows = _rows(inspectors)
+    rows[2][2] = "1381234567"
+    write_csv(inspectors, header, rows)
+
+    reply = await _upload(api, paths, language="zh-CN,zh;q=0.9")
+
+    assert reply.status == 200
+    errors = sorted(reply.data["files"][1]["errors"], key=lambda error: error["line"])
+    assert [(error["file"], error["line"]) for error in errors] == [
+        ("inspectors.csv", 3),
+        ("inspectors.csv", 4),
+    ]
+    assert errors[0]["reason"] == (f"未找到区划代码 '{UNKNOWN_GRID}'；请先导入区划文件或更正代码")
+    assert errors[1]["reason"] == (
+        "phone“138***4567”无效：应为以 13–19 开头的 11 位中国大陆手机号码，实为 10 位"
+    )
+
+
+async def test_import_reasons_english_by_default(api: Client, tmp_path: Path) -> None:
+    paths, _, _ = _files_with_bad_rows(tmp_path)
+
+    reply = await _upload(api, paths)
+
+    error = reply.data["files"][1]["errors"][0]
+    assert error["reason"] == (
+        f"division code '{UNKNOWN_GRID}' not found; "
+        "import the divisions file first or correct the code"
+    )
 
 
 async def test_import_again_changes_nothing(api: Client, tmp_path: Path) -> None:

@@ -1,8 +1,12 @@
 """Taps that come twice, late, on an old message, or from someone else."""
 
 from bots.callbacks import TaskButton, TaskCallback
+from storage.directives.service import cancel_directive
+from storage.tasks.service import SYSTEM
 from tests.bot.support import (
     GRID_INSPECTORS,
+    ORDOS_LATITUDE,
+    ORDOS_LONGITUDE,
     acknowledge,
     answer_to,
     bind_codes,
@@ -11,10 +15,12 @@ from tests.bot.support import (
     drafts,
     labels,
     lead_card,
+    open_draft_at_photos,
     planting_subject,
     submit_without_checklist,
     task_state,
 )
+from tests.harness.images import png
 from tests.harness.loop import Loop
 
 NOTHING_CHANGED = "未作更改：任务当前状态为“{state}”。"
@@ -134,3 +140,32 @@ async def test_decline_after_acknowledge_offers_reasons(loop: Loop) -> None:
     assert answer.text == "请选择无法执行的原因"
     current = next(m for m in await loop.control.messages(user) if m.message_id == card.message_id)
     assert "不在本人辖区" in labels(current)
+
+
+async def test_rejected_submit_explains_in_chinese(loop: Loop) -> None:
+    owner, user = (await bind_codes(loop, GRID_INSPECTORS[0]))[GRID_INSPECTORS[0]]
+    task = await directive_for(loop, owner, "cancelled-mid-draft", "提交前被撤销")
+    card = await acknowledge(loop, user, await loop.chats.receives(user, "提交前被撤销"))
+    prompt = await open_draft_at_photos(loop, user, card, "现场检查未发现问题")
+    await loop.control.send_photo(user, png())
+    await loop.chats.receives(user, "第 1 张")
+    await loop.control.tap(user, prompt.message_id, button_text="照片已发完")
+    await loop.chats.receives(user, "返回上一步")
+    await loop.control.send_location(user, ORDOS_LATITUDE, ORDOS_LONGITUDE)
+    summary = await loop.chats.receives(user, "请核对")
+    await cancel_directive(
+        loop.db,
+        "cancelled-mid-draft",
+        actor=SYSTEM,
+        escalation=loop.escalation,
+        now=loop.clock.now(),
+    )
+
+    tap = await loop.control.tap(user, summary.message_id, button_text="提交")
+    answer = await answer_to(loop, user, tap)
+
+    assert answer.show_alert
+    assert answer.text is not None
+    assert answer.text.startswith("结果未能提交：任务状态为“已撤销”")
+    assert "cannot" not in answer.text
+    assert await task_state(loop, task.id) == "cancelled"

@@ -89,8 +89,8 @@ async def test_registry_import_bad_line(
     output = capsys.readouterr().out
     assert exit_code == 1
     assert (
-        f'{subjects}:3: credit code "{bad_code}" is invalid: '
-        f"check character should be {check_character}"
+        f"{subjects}:3: 统一社会信用代码“{bad_code}”无效：校验码应为 {check_character}；"
+        "请对照营业执照核对代码"
     ) in output
     assert f"{subjects}：subjects，新增 2，更新 0，未变 0，拒绝 1" in output
     db = Database(cli_env)
@@ -100,6 +100,27 @@ async def test_registry_import_bad_line(
     finally:
         await db.dispose()
     assert stored == {rows[0][0], rows[2][0]}
+
+
+async def test_registry_import_reason_in_english(
+    cli_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("GRIDDISPATCH_LOCALE", "en")
+    divisions, inspectors = write_small_registry(tmp_path)
+    subjects, rows, check_character = _subjects_with_bad_line_3(tmp_path)
+
+    exit_code = await _run("registry", "import", str(divisions), str(inspectors), str(subjects))
+
+    output = capsys.readouterr().out
+    assert exit_code == 1
+    assert (
+        f'{subjects}:3: credit code "{rows[1][0]}" is invalid: '
+        f"check character should be {check_character}; check the code against the business "
+        "licence"
+    ) in output
 
 
 async def test_registry_import_clean(

@@ -246,6 +246,21 @@ def test_duplicate_staff_id_reported(tmp_path: Path) -> None:
     assert rows[1].phone is None
 
 
+def test_duplicate_staff_id_in_chinese(tmp_path: Path) -> None:
+    records = [
+        ["工号", "姓名", "手机号", "角色", "所属区划"],
+        ["JG0001", "张伟", "13812345678", "监管员", "150602001001"],
+        ["JG0001", "李强", "13912345678", "监管员", "150602001002"],
+    ]
+    path = write_csv(tmp_path / "inspectors.csv", records, "utf-8")
+
+    parsed = read_registry_file(path)
+
+    assert [error.localized("zh_CN") for error in parsed.errors] == [
+        f"{path}:3: 工号“JG0001”已在第 2 行使用；每个值必须唯一"
+    ]
+
+
 def test_duplicate_other_id_reported(tmp_path: Path) -> None:
     records = [SUBJECT_HEADER, SUBJECT_RECORDS[1], SUBJECT_RECORDS[1]]
     path = write_csv(tmp_path / "subjects.csv", records, "utf-8")

@@ -3,6 +3,7 @@ from typing import Any
 import pydantic
 import pytest
 
+from griddispatch.errors import ValidationError
 from storage.registry.rows import (
     DivisionRow,
     InspectorRow,
@@ -34,11 +35,13 @@ def reason_for(model: type[pydantic.BaseModel], values: dict[str, Any]) -> str:
     with pytest.raises(pydantic.ValidationError) as caught:
         model.model_validate(values)
 
-    return describe_validation_error(caught.value)
+    return str(describe_validation_error(caught.value))
 
 
 def test_row_error_str() -> None:
-    assert str(RowError("subjects.csv", 3, "name is missing")) == "subjects.csv:3: name is missing"
+    problem = ValidationError("{field} is missing", field="name")
+
+    assert str(RowError("subjects.csv", 3, problem)) == "subjects.csv:3: name is missing"
 
 
 def test_division_level_chinese_aliases() -> None:
@@ -97,6 +100,9 @@ def test_grid_boundary_accepted() -> None:
             '{"type":"Polygon","coordinates":[[[109,39],[110,40],[110,39],[109,40],[109,39]]]}',
             "crosses itself",
         ),
+        ('{"type":"Polygon"}', "do not form a GeoJSON Polygon"),
+        ('{"type":"MultiPolygon","coordinates":5}', "do not form a GeoJSON MultiPolygon"),
+        ('{"type":"Polygon","coordinates":[[[109.9,39.8],[110,40]]]}', "do not form a GeoJSON"),
     ],
 )
 def test_grid_boundary_rejected(boundary: str, problem: str) -> None:
@@ -293,3 +299,60 @@ def test_missing_name_reported() -> None:
     del values["name"]
 
     assert reason_for(SubjectRow, values) == "name is missing"
+
+
+def chinese_reason_for(model: type[pydantic.BaseModel], values: dict[str, Any]) -> str:
+    with pytest.raises(pydantic.ValidationError) as caught:
+        model.model_validate(values)
+
+    return describe_validation_error(caught.value).localized("zh_CN")
+
+
+def test_code_length_reason_in_chinese() -> None:
+    reason = chinese_reason_for(
+        DivisionRow, {"code": "1506020", "name": "x", "level": "county", "parent_code": "150600"}
+    )
+
+    assert reason == "区划代码“1506020”无效：旗县区代码应为 6 位，实为 7 位"
+
+
+def test_role_reason_in_chinese_wraps_inner() -> None:
+    values = {"code": "JG0001", "name": "张伟", "role": "网格长", "division_code": "150602001"}
+
+    reason = chinese_reason_for(InspectorRow, values)
+
+    assert reason == (
+        "division_code“150602001”无效：网格代码至少应为 12 位，实为 9 位，"
+        "因为角色为网格长，所属区划应为网格"
+    )
+
+
+def test_several_problems_in_chinese() -> None:
+    reason = chinese_reason_for(SubjectRow, subject(industry="渔业", grid_code="1506"))
+
+    assert reason.startswith("industry“渔业”无效：应为以下之一：")
+    assert "；grid_code“1506”无效：网格代码至少应为 12 位，实为 4 位" in reason
+
+
+def test_credit_code_reason_in_chinese() -> None:
+    reason = chinese_reason_for(SubjectRow, subject(credit_code="91350100M000100Y44"))
+
+    assert (
+        reason == "统一社会信用代码“91350100M000100Y44”无效：校验码应为 3；请对照营业执照核对代码"
+    )
+
+
+def test_missing_name_in_chinese() -> None:
+    values = subject()
+    del values["name"]
+
+    assert chinese_reason_for(SubjectRow, values) == "缺少 name"
+
+
+def test_overlong_staff_id_reported() -> None:
+    values = {"code": "J" * 65, "name": "张伟", "role": "监管员", "division_code": "150602001001"}
+
+    assert reason_for(InspectorRow, values) == (
+        f'code "{"J" * 65}" is invalid: String should have at most 64 characters'
+    )
+    assert chinese_reason_for(InspectorRow, values) == f"code“{'J' * 65}”无效：最多 64 个字符"
