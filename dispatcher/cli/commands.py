@@ -28,6 +28,7 @@ from storage.directives.service import resolve_target
 from storage.escalation.service import snooze_task
 from storage.leads.models import Lead
 from storage.migrate import upgrade
+from storage.registry.files import KIND_NAMES
 from storage.registry.queries import inspector_by_code
 from storage.registry.service import create_invite, import_files
 from storage.tasks.models import Task
@@ -215,7 +216,7 @@ async def import_registry(settings: Settings, args: argparse.Namespace, _: Trans
                 "{file}: {kind}, {inserted} added, {updated} updated, {unchanged} unchanged, "
                 "{errors} rejected",
                 file=report.path,
-                kind=report.kind,
+                kind=_(KIND_NAMES.get(report.kind, report.kind)),
                 inserted=report.inserted,
                 updated=report.updated,
                 unchanged=report.unchanged,

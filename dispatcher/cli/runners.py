@@ -7,13 +7,11 @@ loads this module only for them.
 import argparse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from http import HTTPStatus
 from pathlib import Path
 
 import aiohttp
 
-from bots.local_api.client import LocalBotApiControl
-from bots.local_api.errors import ControlError
+from bots.local_api.client import LocalBotApiControl, SentMessage
 from dispatcher.cli.commands import database
 from dispatcher.up import run_component, run_up
 from griddispatch.errors import InfrastructureError, NotFoundError, ValidationError
@@ -69,20 +67,33 @@ async def tap_button(settings: Settings, args: argparse.Namespace, _: Translator
     chat_id = await _local_chat_id(settings, args.inspector)
     # In a private chat the chat id is the user's id.
     user_id = chat_id
-    try:
-        async with _control(settings) as control:
-            await control.tap(user_id, args.message_id, button_text=args.button)
-    except ControlError as exc:
-        if exc.status != HTTPStatus.NOT_FOUND:
-            raise
-        raise NotFoundError(
-            "{reason}; run `griddispatch chat show {inspector}` to see the "
-            "message ids and their buttons",
-            reason=exc.message,
-            inspector=args.inspector,
-        ) from exc
+    async with _control(settings) as control:
+        messages = await control.messages(chat_id)
+        _require_button(messages, args)
+        await control.tap(user_id, args.message_id, button_text=args.button)
     print(_("Tapped {button}.", button=args.button))
     return 0
+
+
+def _require_button(messages: list[SentMessage], args: argparse.Namespace) -> None:
+    """Raise an error naming the inspector when the message or its button is not in the chat."""
+    by_id = {message.message_id: message for message in messages}
+    message = by_id.get(args.message_id)
+    if message is None:
+        raise NotFoundError(
+            "message {message_id} not found in the chat of {inspector}; run "
+            "`griddispatch chat show {inspector}` to see the message ids and their buttons",
+            message_id=args.message_id,
+            inspector=args.inspector,
+        )
+    labels = [text for row in message.buttons for text, data in row if data is not None]
+    if args.button not in labels:
+        raise ValidationError(
+            "message {message_id} has no button {button!r}; its buttons are {labels}",
+            message_id=args.message_id,
+            button=args.button,
+            labels=" ".join(f"[{label}]" for label in labels) or "-",
+        )
 
 
 async def say_text(settings: Settings, args: argparse.Namespace, _: Translator) -> int:

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.errors import NotFoundError
+from griddispatch.i18n import mark
 from griddispatch.messages import (
     DirectiveMessage,
     LeadMessage,
@@ -58,6 +59,15 @@ async def _existing(session: AsyncSession, message_id: str) -> Accepted | None:
     return Accepted(record_id=directive.id, task_ids=list(task_ids), created=False)
 
 
+# Target kinds as messages name them: the code in English, its label in translations.
+_TARGET_NAMES = {
+    TargetKind.INSPECTOR: mark("inspector"),
+    TargetKind.SUBJECT: mark("subject"),
+    TargetKind.GRID: mark("grid"),
+    TargetKind.DIVISION: mark("division"),
+}
+
+
 async def resolve_target(session: AsyncSession, target: Target) -> list[Inspector]:
     """Return the inspectors a directive target stands for.
 
@@ -68,7 +78,7 @@ async def resolve_target(session: AsyncSession, target: Target) -> list[Inspecto
     if is_division and division is None:
         raise NotFoundError(
             "{kind} {code!r} not found in the registry; check the code",
-            kind=target.kind.value,
+            kind=_TARGET_NAMES[target.kind],
             code=target.code,
         )
     if target.kind is TargetKind.GRID and division is not None and division.level != "grid":
@@ -78,11 +88,20 @@ async def resolve_target(session: AsyncSession, target: Target) -> list[Inspecto
             code=target.code,
             level=division.level,
         )
+    is_inspector = target.kind is TargetKind.INSPECTOR
+    if is_inspector and await queries.inspector_by_code(session, target.code) is None:
+        raise NotFoundError("inspector {code!r} not found; check the staff code", code=target.code)
+    is_subject = target.kind is TargetKind.SUBJECT
+    if is_subject and await queries.subject_by_identifier(session, target.code) is None:
+        raise NotFoundError(
+            "subject {identifier!r} not found; give its credit code or other id",
+            identifier=target.code,
+        )
     inspectors = await _resolve(session, target)
     if not inspectors:
         raise NotFoundError(
             "{kind} {code!r} has no inspector to assign; check the code against the registry",
-            kind=target.kind.value,
+            kind=_TARGET_NAMES[target.kind],
             code=target.code,
         )
     return inspectors

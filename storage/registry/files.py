@@ -22,7 +22,7 @@ from typing import Literal
 import pydantic
 
 from griddispatch.errors import GridDispatchError, ValidationError
-from griddispatch.i18n import mark
+from griddispatch.i18n import Phrase, mark
 from storage.registry.rows import (
     DIVISION_CODE,
     DivisionRow,
@@ -35,6 +35,12 @@ from storage.registry.rows import (
 logger = logging.getLogger(__name__)
 
 RegistryKind = Literal["divisions", "inspectors", "subjects"]
+# Registry kinds as messages name them to users.
+KIND_NAMES: dict[str, Phrase] = {
+    "divisions": mark("divisions"),
+    "inspectors": mark("inspectors"),
+    "subjects": mark("subjects"),
+}
 RegistryRow = DivisionRow | InspectorRow | SubjectRow
 
 # Column names of each file kind with the Chinese headers accepted for them. The first

@@ -156,6 +156,7 @@ async def test_target_checked_against_registry(
     assert reply.error_code == code
     assert reply.data["error"]["field"] == "target.code"
     assert target["code"] in reply.data["error"]["message"]
+    assert ("not found" in reply.data["error"]["message"]) == (status == 404)
     assert await loop.stream_count("GD_INBOUND") == 0
 
 

@@ -92,7 +92,7 @@ async def test_registry_import_bad_line(
         f"{subjects}:3: 统一社会信用代码“{bad_code}”无效：校验码应为 {check_character}；"
         "请对照营业执照核对代码"
     ) in output
-    assert f"{subjects}：subjects，新增 2，更新 0，未变 0，拒绝 1" in output
+    assert f"{subjects}：生产经营主体名录，新增 2，更新 0，未变 0，拒绝 1" in output
     db = Database(cli_env)
     try:
         async with db.reading() as session:
@@ -132,7 +132,7 @@ async def test_registry_import_clean(
 
     output = capsys.readouterr().out
     assert exit_code == 0
-    assert f"{divisions}：divisions，新增 6，更新 0，未变 0，拒绝 0" in output
+    assert f"{divisions}：区划名录，新增 6，更新 0，未变 0，拒绝 0" in output
 
 
 async def test_invite_unknown_inspector(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:

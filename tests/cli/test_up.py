@@ -3,6 +3,7 @@
 import base64
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dispatcher.local_mode import LOCAL_USER_BASE
 from griddispatch.nats_server import free_port
 
 STARTUP_TIMEOUT_S = 90.0
@@ -113,8 +115,16 @@ def test_up_runs_loop_and_stops_on_ctrl_c(
 
     missing = _run(environment, "chat", "tap", "JG0010", "999999", "签收")
     assert missing.returncode != 0
+    assert "JG0010 的对话中没有消息 999999" in missing.stderr
     assert "griddispatch chat show JG0010" in missing.stderr
     assert "Traceback" not in missing.stderr
+    card_id = re.search(r"--- 消息 (\d+) \[签收\]", chat.stdout)
+    assert card_id is not None, chat.stdout
+    no_button = _run(environment, "chat", "tap", "JG0010", card_id.group(1), "提交结果")
+    assert no_button.returncode != 0
+    assert "没有按钮 '提交结果'；它的按钮有 [签收] [无法执行]" in no_button.stderr
+    # The simulated Telegram user ids are internal, so no error shows one.
+    assert str(LOCAL_USER_BASE)[:-3] not in missing.stderr + no_button.stderr
 
     api_url = f"http://127.0.0.1:{environment['GRIDDISPATCH_API_PORT']}/api/v1/healthz"
     with urllib.request.urlopen(api_url, timeout=10) as health:
