@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.errors import NotFoundError
-from griddispatch.i18n import mark
+from griddispatch.i18n import Phrase, mark
 from griddispatch.messages import (
     DirectiveMessage,
     LeadMessage,
@@ -23,6 +23,7 @@ from storage.escalation.plan import replan
 from storage.escalation.policy import Escalation
 from storage.registry import queries
 from storage.registry.models import Division, Inspector
+from storage.registry.rows import LEVEL_NAMES
 from storage.tasks.models import Task
 from storage.tasks.service import Actor, NewTask, create_tasks, notify, record_event
 from storage.tasks.states import TaskAction, is_open, next_state
@@ -86,7 +87,7 @@ async def resolve_target(session: AsyncSession, target: Target) -> list[Inspecto
             "{code!r} is a {level}, not a grid; address it as a division "
             "to reach every grid below it",
             code=target.code,
-            level=division.level,
+            level=Phrase(division.level, LEVEL_NAMES.get(division.level, division.level)),
         )
     is_inspector = target.kind is TargetKind.INSPECTOR
     if is_inspector and await queries.inspector_by_code(session, target.code) is None:

@@ -127,7 +127,7 @@ _ROLE_DIVISION_LEVEL: dict[InspectorRole, DivisionLevel] = {
 
 # Names of levels and roles in messages. Their Chinese translations are aliases that the
 # files accept, so a clerk reads the words they type.
-LEVEL_NAMES: dict[DivisionLevel, Phrase] = {
+LEVEL_NAMES: dict[str, Phrase] = {
     "city": mark("city"),
     "county": mark("county"),
     "township": mark("township"),

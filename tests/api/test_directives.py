@@ -160,6 +160,17 @@ async def test_target_checked_against_registry(
     assert await loop.stream_count("GD_INBOUND") == 0
 
 
+async def test_township_as_grid_named_in_chinese(loop_api: Client) -> None:
+    target = {"kind": "grid", "code": TOWNSHIP}
+
+    reply = await loop_api.post(
+        "/directives", json=_directive("cc-township", target=target), language="zh-CN"
+    )
+
+    assert reply.status == 422
+    assert reply.data["error"]["message"].startswith(f"'{TOWNSHIP}' 是乡镇，不是网格")
+
+
 async def test_invalid_json_is_400(loop_api: Client) -> None:
     reply = await loop_api.post(
         "/directives",
