@@ -89,15 +89,6 @@ async def resolve_target(session: AsyncSession, target: Target) -> list[Inspecto
             code=target.code,
             level=Phrase(division.level, LEVEL_NAMES.get(division.level, division.level)),
         )
-    is_inspector = target.kind is TargetKind.INSPECTOR
-    if is_inspector and await queries.inspector_by_code(session, target.code) is None:
-        raise NotFoundError("inspector {code!r} not found; check the staff code", code=target.code)
-    is_subject = target.kind is TargetKind.SUBJECT
-    if is_subject and await queries.subject_by_identifier(session, target.code) is None:
-        raise NotFoundError(
-            "subject {identifier!r} not found; give its credit code or other id",
-            identifier=target.code,
-        )
     inspectors = await _resolve(session, target)
     if not inspectors:
         raise NotFoundError(
@@ -109,12 +100,22 @@ async def resolve_target(session: AsyncSession, target: Target) -> list[Inspecto
 
 
 async def _resolve(session: AsyncSession, target: Target) -> list[Inspector]:
+    """Return the target's inspectors; raise NotFoundError for an unknown inspector or subject."""
     if target.kind is TargetKind.INSPECTOR:
         inspector = await queries.inspector_by_code(session, target.code)
-        return [inspector] if inspector else []
+        if inspector is None:
+            raise NotFoundError(
+                "inspector {code!r} not found; check the staff code", code=target.code
+            )
+        return [inspector]
     if target.kind is TargetKind.SUBJECT:
         subject = await queries.subject_by_identifier(session, target.code)
-        if subject is None or subject.inspector_id is None:
+        if subject is None:
+            raise NotFoundError(
+                "subject {identifier!r} not found; give its credit code or other id",
+                identifier=target.code,
+            )
+        if subject.inspector_id is None:
             return []
         inspector = await session.get(Inspector, subject.inspector_id)
         return [inspector] if inspector else []

@@ -72,8 +72,8 @@ class Client:
     ) -> Reply:
         """Send a request to a path under /api/v1 and read the whole reply.
 
-        `language` is the Accept-Language header, English unless a test asks for another
-        language or, with None, for none.
+        `language` is the Accept-Language header: English by default, another language when a test
+        names one, and none with None.
         """
         chosen = {"Accept-Language": language} if language is not None else {}
         all_headers = {**chosen, **self.headers_for(token), **(headers or {})}
