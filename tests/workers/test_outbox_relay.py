@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from sqlalchemy import select
+from nats.js.errors import NoStreamResponseError
+from sqlalchemy import select, update
 
 from griddispatch import subjects
 from griddispatch.clock import ManualClock
@@ -183,3 +184,47 @@ async def test_killed_relay_rows_published_again(
     assert max(counts.values()) == 2
     # JetStream kept one copy of each row: the second publish had the same Nats-Msg-Id.
     assert await _stored_messages(nats_client) == KILL_ROWS
+
+
+async def test_failed_row_stops_the_batch_at_it(
+    db: Database, nats_client: Client, publishes: PublishLog
+) -> None:
+    """A row JetStream refuses is counted as failed; the rows before it are marked, the rows
+    after it stay unmarked and go out with the next batch, once each in JetStream."""
+    before = await _enqueue_rows(db, 3, "before")
+    now = datetime.now(UTC)
+    async with db.transaction() as session:
+        # No stream takes this subject, so JetStream answers that it has no responders.
+        enqueue(session, subject="gd.nowhere.relay_test", msg_id="refused", payload={}, now=now)
+    after = await _enqueue_rows(db, 3, "after")
+    relay = OutboxRelay(db, nats_client.jetstream(), ManualClock(now), batch=RELAY_BATCH)
+
+    try:
+        with pytest.raises(NoStreamResponseError):
+            await relay.relay_once()
+        unmarked_after_failure = await _unpublished(db)
+        refused = await _outbox_row(db, "refused")
+        async with db.transaction() as session:
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == refused.id).values(subject=SUBJECT)
+            )
+        republished = await relay.drain()
+    finally:
+        await relay.stop()
+    await _settle(nats_client, publishes, len(before) + 1 + 2 * len(after))
+
+    assert unmarked_after_failure == {"refused", *after}
+    assert refused.attempts == 1
+    assert "NoStreamResponseError" in (refused.last_error or "")
+    assert republished == 1 + len(after)
+    assert await _unpublished(db) == set()
+    # The rows after the refused one went out before it and again after it, in id order.
+    assert publishes.msg_ids == [*before, *after, "refused", *after]
+    assert await _stored_messages(nats_client) == len(before) + 1 + len(after)
+
+
+async def _outbox_row(db: Database, msg_id: str) -> OutboxMessage:
+    async with db.reading() as session:
+        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.msg_id == msg_id))
+        assert row is not None
+        return row
