@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.messages import DirectiveMessage, TargetKind
-from storage.bulk import assign_ids
+from storage.bulk import assign_ids, in_values
 from storage.directives.models import Directive
 from storage.directives.service import Accepted, directive_task, log_accepted, new_directive
 from storage.escalation.policy import Escalation
@@ -58,7 +58,9 @@ async def accept_directives_in(
 
 async def _stored_message_ids(session: AsyncSession, messages: list[DirectiveMessage]) -> set[str]:
     ids = {message.message_id for message in messages}
-    rows = await session.scalars(select(Directive.message_id).where(Directive.message_id.in_(ids)))
+    rows = await session.scalars(
+        select(Directive.message_id).where(Directive.message_id.in_(in_values(ids)))
+    )
     return set(rows)
 
 
@@ -66,7 +68,7 @@ async def _inspectors_by_code(
     session: AsyncSession, messages: list[DirectiveMessage]
 ) -> dict[str, Inspector]:
     codes = {message.target.code for message in messages}
-    rows = await session.scalars(select(Inspector).where(Inspector.code.in_(codes)))
+    rows = await session.scalars(select(Inspector).where(Inspector.code.in_(in_values(codes))))
     return {inspector.code: inspector for inspector in rows}
 
 
