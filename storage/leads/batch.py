@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.geo import to_wgs84
 from griddispatch.messages import LeadMessage, NotificationKind
-from storage.bulk import assign_ids
+from storage.bulk import assign_ids, in_values
 from storage.directives.service import Accepted
 from storage.escalation.policy import Escalation
 from storage.leads.folding import FOLDED, fold_detail, folded_body, log_folded, mark_folded
@@ -119,12 +119,14 @@ async def _subjects_named(session: AsyncSession, messages: list[LeadMessage]) ->
     by_code: dict[str, Subject] = {}
     if codes:
         rows = await session.scalars(
-            select(Subject).where(Subject.credit_code.in_(set(codes.values())))
+            select(Subject).where(Subject.credit_code.in_(in_values(set(codes.values()))))
         )
         by_code = {subject.credit_code: subject for subject in rows if subject.credit_code}
     by_id: dict[int, Subject] = {}
     if ids:
-        rows = await session.scalars(select(Subject).where(Subject.id.in_(set(ids.values()))))
+        rows = await session.scalars(
+            select(Subject).where(Subject.id.in_(in_values(set(ids.values()))))
+        )
         by_id = {subject.id: subject for subject in rows}
 
     named = {
@@ -147,7 +149,9 @@ async def _inspectors_of(session: AsyncSession, subjects: list[Subject]) -> dict
     }
     if not inspector_ids:
         return {}
-    rows = await session.scalars(select(Inspector).where(Inspector.id.in_(inspector_ids)))
+    rows = await session.scalars(
+        select(Inspector).where(Inspector.id.in_(in_values(inspector_ids)))
+    )
     return {inspector.id: inspector for inspector in rows}
 
 
@@ -156,7 +160,7 @@ async def _keys_seen(session: AsyncSession, messages: list[LeadMessage]) -> set[
     pairs = {(message.source, dedup_key_of(message)) for message in messages}
     rows = await session.execute(
         select(Lead.source, Lead.dedup_key)
-        .where(tuple_(Lead.source, Lead.dedup_key).in_(pairs))
+        .where(tuple_(Lead.source, Lead.dedup_key).in_(in_values(pairs)))
         .distinct()
     )
     return {(source, key) for source, key in rows}
@@ -167,23 +171,54 @@ async def _open_tasks(
 ) -> dict[tuple[str, int], _Owner]:
     """Return, by (source, subject id), the newest open task a lead of that source opened.
 
-    As in `open_task_about`, the tasks are locked on PostgreSQL until the commit.
+    Each query goes through one index and joins nothing: the open tasks
+    about the subjects through the tasks' subject index, then their leads'
+    sources, the chosen tasks and their leads by id. With a join filtered
+    by source and subject, PostgreSQL may start from the leads and read
+    every lead a busy source ever sent, as it did while its statistics
+    still described a small table.
+
+    As in `open_task_about`, the chosen tasks are locked on PostgreSQL until the commit.
     """
     pairs = {(messages[index].source, match.subject.id) for index, match in named.items()}
     if not pairs:
         return {}
-    rows = await session.execute(
-        select(Task, Lead)
-        .join(Lead, Task.lead_id == Lead.id)
-        .where(
-            tuple_(Lead.source, Task.subject_id).in_(pairs),
-            Task.state.in_(OPEN_STATE_VALUES),
+    subject_ids = {subject_id for _, subject_id in pairs}
+    open_tasks = (
+        await session.execute(
+            select(Task.id, Task.lead_id, Task.subject_id).where(
+                Task.subject_id.in_(in_values(subject_ids)),
+                Task.state.in_(OPEN_STATE_VALUES),
+                Task.lead_id.is_not(None),
+            )
         )
-        .order_by(Task.id)
-        .with_for_update(of=Task)
+    ).all()
+    if not open_tasks:
+        return {}
+    lead_rows = await session.execute(
+        select(Lead.id, Lead.source).where(
+            Lead.id.in_(in_values({row.lead_id for row in open_tasks}))
+        )
     )
+    sources = {lead_id: source for lead_id, source in lead_rows}
+
+    chosen = {
+        row.id: row.lead_id for row in open_tasks if (sources[row.lead_id], row.subject_id) in pairs
+    }
+    if not chosen:
+        return {}
+    tasks = await session.scalars(
+        select(Task)
+        .where(Task.id.in_(in_values(chosen)), Task.state.in_(OPEN_STATE_VALUES))
+        .order_by(Task.id)
+        .with_for_update()
+    )
+    leads = await session.scalars(select(Lead).where(Lead.id.in_(in_values(chosen.values()))))
+    lead_by_id = {lead.id: lead for lead in leads}
+
     owners = {}
-    for task, lead in rows:
+    for task in tasks:
+        lead = lead_by_id[chosen[task.id]]
         if task.subject_id is not None:
             owners[(lead.source, task.subject_id)] = _Owner(task, lead)
     return owners
