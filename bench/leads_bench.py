@@ -125,6 +125,7 @@ async def _serve(args: argparse.Namespace) -> None:
         api_port=args.api_port,
         load_example_registry=False,
         log_level="WARNING",
+        dispatch_batch=args.dispatch_batch,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -352,11 +353,18 @@ def _start_servers(
     def profile(part: str) -> Path | None:
         return Path(args.profile_dir) / f"profile-{backend}{part}.txt" if args.profile else None
 
+    batch = ["--dispatch-batch", str(args.dispatch_batch)]
     if not args.split:
-        everything = ["--components", "dispatcher,worker,api", "--nats-port", str(nats_port)]
+        everything = [
+            "--components",
+            "dispatcher,worker,api",
+            "--nats-port",
+            str(nats_port),
+            *batch,
+        ]
         return [_start_server(url, folder, api_port, profile(""), everything)]
     nats_url = f"nats://127.0.0.1:{nats_port}"
-    dispatcher_part = ["--components", "dispatcher", "--nats-port", str(nats_port)]
+    dispatcher_part = ["--components", "dispatcher", "--nats-port", str(nats_port), *batch]
     servers = [_start_server(url, folder, api_port, profile("-dispatcher"), dispatcher_part)]
     try:
         for name in ("worker", "api"):
@@ -446,6 +454,12 @@ def _parser() -> argparse.ArgumentParser:
         "--split",
         action="store_true",
         help="run the dispatcher, the worker and the API each in a process of its own",
+    )
+    parser.add_argument(
+        "--dispatch-batch",
+        type=int,
+        default=Settings.model_fields["dispatch_batch"].default,
+        help="GRIDDISPATCH_DISPATCH_BATCH of the dispatcher (default %(default)s)",
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--components", default="dispatcher,worker,api", help=argparse.SUPPRESS)

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_NATS_PORT = 14222
 DEFAULT_BOT_API_PORT = 18081
 DEFAULT_HTTP_PORT = 18080
-DEFAULT_DISPATCH_BATCH = 50
+DEFAULT_DISPATCH_BATCH = 200
 MAX_DISPATCH_BATCH = 500
 DEFAULT_TOKEN_CACHE_S = 5.0
 # The upper bound limits how long a revoked token can keep working.
