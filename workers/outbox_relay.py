@@ -153,7 +153,8 @@ class OutboxRelay:
     async def _send(self, message: OutboxMessage) -> "asyncio.Future[PubAck]":
         # Without a stall timeout the call does not yield to the event loop, so
         # the client's flusher writes the whole batch to the socket at once. A
-        # batch never fills the client's window of 4,000 unacknowledged publishes.
+        # batch of the default 200 rows stays far below nats-py's default
+        # window of 4,000 unacknowledged publishes, so the call finds room.
         return await self._js.publish_async(
             message.subject, _encode(message), headers={"Nats-Msg-Id": message.msg_id}
         )
@@ -188,8 +189,8 @@ class OutboxRelay:
         self._loop.start()
 
     async def stop(self) -> None:
-        """Stop after the row being published, wait for the loop to end, and hand the SQLite
-        lease on, so another relay need not wait for it to expire."""
+        """Stop sending the batch in hand, wait for its acknowledgements and the end of the
+        loop, and hand the SQLite lease on, so another relay need not wait for it to expire."""
         self.wake()
         await self._loop.stop()
         if self._lease_renewed_at is not None:
@@ -199,7 +200,7 @@ class OutboxRelay:
 
 @dataclass(frozen=True)
 class _Sent:
-    """What became of a batch: the ids JetStream stored in order, and the first failure."""
+    """The outcome of a batch: the ids JetStream stored, in order, and the first failure."""
 
     published: list[int]
     failed: OutboxMessage | None = None
@@ -232,7 +233,8 @@ async def _collect(
 
 
 def _cancel(acks: list["asyncio.Future[PubAck]"]) -> None:
-    """Give up on `acks`; those already failed have their errors retrieved, not reported."""
+    """Cancel `acks`. The errors of those that already failed are retrieved, so asyncio
+    does not report them as never retrieved."""
     for ack in acks:
         if ack.done() and not ack.cancelled():
             ack.exception()

@@ -46,7 +46,7 @@ async def _msg_ids_by_id(db: Database) -> dict[int, str]:
         return {row_id: msg_id for row_id, msg_id in rows}
 
 
-async def test_insert_rows_returns_the_ids_of_the_rows_in_order(db: Database) -> None:
+async def test_insert_rows_ids_in_order(db: Database) -> None:
     async with db.transaction() as session:
         first = await insert_rows(session, OutboxMessage, _outbox_rows("a", 5), with_ids=True)
         second = await insert_rows(session, OutboxMessage, _outbox_rows("b", 3), with_ids=True)
@@ -54,24 +54,26 @@ async def test_insert_rows_returns_the_ids_of_the_rows_in_order(db: Database) ->
     stored = await _msg_ids_by_id(db)
     assert [stored[row_id] for row_id in first] == [f"a-{n}" for n in range(5)]
     assert [stored[row_id] for row_id in second] == [f"b-{n}" for n in range(3)]
-    assert first == sorted(first) and max(first) < min(second)
+    assert first == sorted(first)
+    assert max(first) < min(second)
 
 
-async def test_assigned_ids_are_stored_as_given(db: Database) -> None:
+async def test_assigned_ids_stored(db: Database) -> None:
     directives = [_directive(f"bulk-{n}") for n in range(4)]
     async with db.transaction() as session:
         await assign_ids(session, Directive, directives)
-        given = [directive.id for directive in directives]
+        assigned = [directive.id for directive in directives]
         session.add_all(directives)
 
     async with db.reading() as session:
         rows = await session.execute(select(Directive.id, Directive.message_id))
         stored = {message_id: row_id for row_id, message_id in rows}
-    assert given == sorted(given) and len(set(given)) == 4
-    assert [stored[f"bulk-{n}"] for n in range(4)] == given
+    assert assigned == sorted(assigned)
+    assert len(set(assigned)) == 4
+    assert [stored[f"bulk-{n}"] for n in range(4)] == assigned
 
 
-async def test_concurrent_writers_never_share_an_id(database_url: str, db: Database) -> None:
+async def test_concurrent_writers_distinct_ids(database_url: str, db: Database) -> None:
     if db.dialect != "postgresql":
         pytest.skip("SQLite lets one writer in at a time")
     writers = [Database(database_url) for _ in range(3)]
@@ -97,7 +99,7 @@ async def test_concurrent_writers_never_share_an_id(database_url: str, db: Datab
     assert set(await _msg_ids_by_id(db)) == set(every_id)
 
 
-def test_in_values_pads_to_a_power_of_two_with_copies() -> None:
+def test_in_values_padding() -> None:
     assert in_values([]) == []
     assert in_values([7]) == [7]
     assert in_values([1, 2, 3]) == [1, 2, 3, 3]

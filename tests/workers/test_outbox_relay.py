@@ -186,15 +186,15 @@ async def test_killed_relay_rows_published_again(
     assert await _stored_messages(nats_client) == KILL_ROWS
 
 
-async def test_failed_row_stops_the_batch_at_it(
+async def test_failed_row_ends_batch(
     db: Database, nats_client: Client, publishes: PublishLog
 ) -> None:
-    """A row JetStream refuses is counted as failed; the rows before it are marked, the rows
-    after it stay unmarked and go out with the next batch, once each in JetStream."""
+    """A row JetStream rejects is counted as failed and the rows before it are marked. The
+    rows after it stay unmarked and go out with the next batch, stored once each."""
     before = await _enqueue_rows(db, 3, "before")
     now = datetime.now(UTC)
     async with db.transaction() as session:
-        # No stream takes this subject, so JetStream answers that it has no responders.
+        # No stream takes this subject, so JetStream replies that it has no responders.
         enqueue(session, subject="gd.nowhere.relay_test", msg_id="refused", payload={}, now=now)
     after = await _enqueue_rows(db, 3, "after")
     relay = OutboxRelay(db, nats_client.jetstream(), ManualClock(now), batch=RELAY_BATCH)
@@ -218,7 +218,7 @@ async def test_failed_row_stops_the_batch_at_it(
     assert "NoStreamResponseError" in (refused.last_error or "")
     assert republished == 1 + len(after)
     assert await _unpublished(db) == set()
-    # The rows after the refused one went out before it and again after it, in id order.
+    # The rows after the rejected one went out before it and again after it, in id order.
     assert publishes.msg_ids == [*before, *after, "refused", *after]
     assert await _stored_messages(nats_client) == len(before) + 1 + len(after)
 
