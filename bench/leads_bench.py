@@ -9,7 +9,8 @@ dispatcher, the worker and the API with the hooks, each built by
 `dispatcher.up.build_component` as `griddispatch up` builds them. With
 --split the dispatcher (with the nats-server), the worker and the API each
 run in a process of their own, as `griddispatch dispatcher`, `worker` and
-`api` run in a deployment, so that they can use both cores. The bot is
+`api` run in a deployment, so that they can use both cores. --dispatchers
+starts more dispatcher processes, which share the consumers as replicas do. The bot is
 left out, so that sending tasks to Telegram takes no CPU from the path
 measured here.
 
@@ -367,6 +368,11 @@ def _start_servers(
     dispatcher_part = ["--components", "dispatcher", "--nats-port", str(nats_port), *batch]
     servers = [_start_server(url, folder, api_port, profile("-dispatcher"), dispatcher_part)]
     try:
+        for number in range(2, args.dispatchers + 1):
+            part = ["--components", "dispatcher", "--nats-url", nats_url, *batch]
+            servers.append(
+                _start_server(url, folder, api_port, profile(f"-dispatcher{number}"), part)
+            )
         for name in ("worker", "api"):
             part = ["--components", name, "--nats-url", nats_url]
             servers.append(_start_server(url, folder, api_port, profile(f"-{name}"), part))
@@ -461,6 +467,12 @@ def _parser() -> argparse.ArgumentParser:
         default=Settings.model_fields["dispatch_batch"].default,
         help="GRIDDISPATCH_DISPATCH_BATCH of the dispatcher (default %(default)s)",
     )
+    parser.add_argument(
+        "--dispatchers",
+        type=int,
+        default=1,
+        help="with --split, dispatcher processes sharing the consumers (default 1)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--components", default="dispatcher,worker,api", help=argparse.SUPPRESS)
     parser.add_argument("--nats-url", help=argparse.SUPPRESS)
@@ -487,7 +499,10 @@ async def _run_all(args: argparse.Namespace) -> int:
 
 def main() -> int:
     """Run the benchmark, or the server process with --serve."""
-    args = _parser().parse_args()
+    parser = _parser()
+    args = parser.parse_args()
+    if args.dispatchers < 1 or (args.dispatchers > 1 and not args.split):
+        parser.error(f"--dispatchers {args.dispatchers}: give 1, or 2 or more with --split")
     if args.serve:
         with contextlib.suppress(KeyboardInterrupt):
             serve(args)
