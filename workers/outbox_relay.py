@@ -151,10 +151,8 @@ class OutboxRelay:
         return await _collect(messages, acks, sending_error=None)
 
     async def _send(self, message: OutboxMessage) -> "asyncio.Future[PubAck]":
-        # Without a stall timeout the call does not yield to the event loop, so
-        # the client's flusher writes the whole batch to the socket at once. A
-        # batch of the default 200 rows stays far below nats-py's default
-        # window of 4,000 unacknowledged publishes, so the call finds room.
+        # Without a stall timeout the call does not yield, so the client writes the whole batch
+        # at once. A default batch (200) is far below nats-py's default of 4,000 pending acks.
         return await self._js.publish_async(
             message.subject, _encode(message), headers={"Nats-Msg-Id": message.msg_id}
         )

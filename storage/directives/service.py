@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.errors import NotFoundError
-from griddispatch.i18n import Phrase, mark
+from griddispatch.i18n import mark
 from griddispatch.messages import (
     DirectiveMessage,
     LeadMessage,
@@ -87,7 +87,7 @@ async def resolve_target(session: AsyncSession, target: Target) -> list[Inspecto
             "{code!r} is a {level}, not a grid; address it as a division "
             "to reach every grid below it",
             code=target.code,
-            level=Phrase(division.level, LEVEL_NAMES.get(division.level, division.level)),
+            level=LEVEL_NAMES.get(division.level, division.level),
         )
     inspectors = await _resolve(session, target)
     if not inspectors:

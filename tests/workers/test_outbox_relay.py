@@ -195,7 +195,7 @@ async def test_failed_row_ends_batch(
     now = datetime.now(UTC)
     async with db.transaction() as session:
         # No stream takes this subject, so JetStream replies that it has no responders.
-        enqueue(session, subject="gd.nowhere.relay_test", msg_id="refused", payload={}, now=now)
+        enqueue(session, subject="gd.nowhere.relay_test", msg_id="rejected", payload={}, now=now)
     after = await _enqueue_rows(db, 3, "after")
     relay = OutboxRelay(db, nats_client.jetstream(), ManualClock(now), batch=RELAY_BATCH)
 
@@ -203,23 +203,23 @@ async def test_failed_row_ends_batch(
         with pytest.raises(NoStreamResponseError):
             await relay.relay_once()
         unmarked_after_failure = await _unpublished(db)
-        refused = await _outbox_row(db, "refused")
+        rejected = await _outbox_row(db, "rejected")
         async with db.transaction() as session:
             await session.execute(
-                update(OutboxMessage).where(OutboxMessage.id == refused.id).values(subject=SUBJECT)
+                update(OutboxMessage).where(OutboxMessage.id == rejected.id).values(subject=SUBJECT)
             )
         republished = await relay.drain()
     finally:
         await relay.stop()
     await _settle(nats_client, publishes, len(before) + 1 + 2 * len(after))
 
-    assert unmarked_after_failure == {"refused", *after}
-    assert refused.attempts == 1
-    assert "NoStreamResponseError" in (refused.last_error or "")
+    assert unmarked_after_failure == {"rejected", *after}
+    assert rejected.attempts == 1
+    assert "NoStreamResponseError" in (rejected.last_error or "")
     assert republished == 1 + len(after)
     assert await _unpublished(db) == set()
     # The rows after the rejected one went out before it and again after it, in id order.
-    assert publishes.msg_ids == [*before, *after, "refused", *after]
+    assert publishes.msg_ids == [*before, *after, "rejected", *after]
     assert await _stored_messages(nats_client) == len(before) + 1 + len(after)
 
 
