@@ -52,6 +52,7 @@ from sqlalchemy import select
 
 from dispatcher.setup import load_example_registry
 from dispatcher.up import BotEndpoint, build_component
+from griddispatch.heap import freeze_start_up_objects
 from griddispatch.logs import configure_logging
 from griddispatch.nats_server import NatsServer, free_port
 from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
@@ -145,6 +146,8 @@ async def _serve(args: argparse.Namespace) -> None:
             component = build_component(name, settings, db, nats_url=nats_url, bot=bot)
             await component.start()
             stack.push_async_callback(component.stop)
+        if not args.no_freeze:
+            freeze_start_up_objects()
         print(READY_LINE, flush=True)
         await stop.wait()
 
@@ -354,7 +357,8 @@ def _start_servers(
     def profile(part: str) -> Path | None:
         return Path(args.profile_dir) / f"profile-{backend}{part}.txt" if args.profile else None
 
-    batch = ["--dispatch-batch", str(args.dispatch_batch)]
+    freeze = ["--no-freeze"] if args.no_freeze else []
+    batch = ["--dispatch-batch", str(args.dispatch_batch), *freeze]
     if not args.split:
         everything = [
             "--components",
@@ -374,7 +378,7 @@ def _start_servers(
                 _start_server(url, folder, api_port, profile(f"-dispatcher{number}"), part)
             )
         for name in ("worker", "api"):
-            part = ["--components", name, "--nats-url", nats_url]
+            part = ["--components", name, "--nats-url", nats_url, *freeze]
             servers.append(_start_server(url, folder, api_port, profile(f"-{name}"), part))
     except Exception:
         for server in reversed(servers):
@@ -472,6 +476,11 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="with --split, dispatcher processes sharing the consumers (default 1)",
+    )
+    parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="leave the start-up objects to the garbage collector, as before gc.freeze was used",
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--components", default="dispatcher,worker,api", help=argparse.SUPPRESS)

@@ -28,6 +28,7 @@ from dispatcher.service import DispatcherService
 from dispatcher.setup import escalation_from, load_example_registry
 from griddispatch.clock import SystemClock
 from griddispatch.errors import ConfigurationError
+from griddispatch.heap import freeze_start_up_objects
 from griddispatch.nats_connection import server_addresses
 from griddispatch.nats_server import NatsServer, port_is_free
 from griddispatch.settings import LOCAL_BOT_TOKEN, Settings
@@ -119,6 +120,7 @@ async def running(settings: Settings) -> AsyncIterator[None]:
             "griddispatch is up nats=%s database=%s", nats_url, db.engine.url.render_as_string()
         )
         await _announce_console(settings, db)
+        freeze_start_up_objects()
         yield
         log.info("griddispatch stopping")
     log.info("griddispatch stopped")
@@ -279,6 +281,7 @@ async def run_component(settings: Settings, name: str) -> None:
             name, settings, db, nats_url=settings.resolved_nats_url, bot=bot
         )
         await component.start()
+        freeze_start_up_objects()
         try:
             await _wait_for_stop_signal()
         finally:

@@ -134,6 +134,7 @@ def test_up_runs_loop_and_stops_on_ctrl_c(
     assert process.wait(STOP_TIMEOUT_S) == 0
     log = log_path.read_text(encoding="utf-8")
     assert "griddispatch stopped" in log
+    assert "start-up objects frozen" in log
     assert "Traceback" not in log, log
 
 

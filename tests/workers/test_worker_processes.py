@@ -495,4 +495,5 @@ async def test_sigterm_lets_running_sweep_finish(
     log = worker.log()
     assert exit_code == 0, log[-3000:]
     assert "worker stopped" in log
+    assert "start-up objects frozen" in log
     assert "Traceback" not in log, log[-3000:]
