@@ -1,6 +1,6 @@
 """Gathering consumed messages into batches, so that several share one transaction.
 
-The subscribers hand each message to a `Batcher` and return at once. Its
+The consumers hand each message to a `Batcher` and go on fetching. Its
 ack comes later, after the batch is stored. The batcher takes whatever has
 arrived, up to its size, and hands it on as one batch. Under a light load a
 batch contains one message and adds no delay. Under a heavy load, the
@@ -31,7 +31,7 @@ class Batcher(Generic[Item]):
         self._handle = handle
         self._max_batch = max_batch
         self._name = name
-        # Holding at most one batch makes the subscribers wait, so no more
+        # Holding at most one batch makes the consumers wait, so no more
         # messages are fetched than the next batch can take.
         self._queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=max_batch)
         self._task: asyncio.Task[None] | None = None

@@ -4,7 +4,8 @@ Messages are settled by hand as `griddispatch.settle` describes: accepted
 ones are acked, invalid ones and those naming unknown targets are
 dead-lettered, and database failures are retried with a delay.
 
-The subscribers pass messages to a `dispatcher.batching.Batcher`. A batch
+Each consumer (`dispatcher.pulling.PullConsumer`) passes its messages to a
+`dispatcher.batching.Batcher`. A batch
 of several is stored in one transaction by `storage.intake.accept_batch`
 and acked after the commit. If storing fails, the transaction is rolled
 back and the batch is handled again one message at a time, so that only
@@ -23,6 +24,7 @@ from nats.js import JetStreamContext
 from sqlalchemy.exc import SQLAlchemyError
 
 from dispatcher.batching import Batcher
+from dispatcher.pulling import PullConsumer
 from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.errors import GridDispatchError, InfrastructureError
@@ -251,44 +253,87 @@ def lead_handling(context: DispatchContext) -> Handling:
     return Handling(consumer=subjects.LEAD_CONSUMER, alone=alone, parse=_parse_lead)
 
 
-def register(
-    broker: NatsBroker, context: DispatchContext, *, max_batch: int = 1
-) -> Batcher[Consumed]:
-    """Attach the directive and lead consumers to `broker` and return their batcher.
+@dataclass(frozen=True)
+class Channel:
+    """A subject the dispatcher consumes, its durable consumer, and its AsyncAPI title."""
 
-    The caller starts the batcher before the broker and stops it after the
-    subscribers, so that the messages they handed over are stored and acked.
+    subject: str
+    durable: str
+    title: str
+    description: str
+
+
+DIRECTIVES = Channel(
+    subject=subjects.DIRECTIVE_ISSUE,
+    durable=subjects.DIRECTIVE_CONSUMER,
+    title="directives",
+    description="Directives from the command centre; each becomes one task per inspector.",
+)
+LEADS = Channel(
+    subject=subjects.LEAD_ANY,
+    durable=subjects.LEAD_CONSUMER,
+    title="leads",
+    description="Risk leads from monitoring hooks, de-duplicated per source.",
+)
+
+
+def intake(
+    context: DispatchContext, *, max_batch: int = 1
+) -> tuple[Batcher[Consumed], list[PullConsumer]]:
+    """Return the batcher that stores directives and leads, and the consumers that feed it.
+
+    The caller starts the batcher before the consumers and stops it after
+    them, so that the messages they handed over are stored and acked.
     """
-    directives = directive_handling(context)
-    leads = lead_handling(context)
 
     async def handle(batch: list[Consumed]) -> None:
         await process_batch(context, batch)
 
     batcher: Batcher[Consumed] = Batcher(handle, max_batch=max_batch, name="dispatcher")
+    consumers = [
+        PullConsumer(
+            context.js,
+            stream=subjects.INBOUND_STREAM,
+            durable=channel.durable,
+            max_batch=max_batch,
+            deliver=_queue_into(batcher, handling),
+        )
+        for channel, handling in (
+            (DIRECTIVES, directive_handling(context)),
+            (LEADS, lead_handling(context)),
+        )
+    ]
+    return batcher, consumers
 
-    @durable_subscriber(
-        broker,
-        subject=subjects.DIRECTIVE_ISSUE,
-        stream=subjects.INBOUND_STREAM,
-        durable=subjects.DIRECTIVE_CONSUMER,
-        title="directives",
-        pull_batch=max_batch,
-        description="Directives from the command centre; each becomes one task per inspector.",
+
+def _queue_into(
+    batcher: Batcher[Consumed], handling: Handling
+) -> Callable[[NatsMessage], Awaitable[None]]:
+    async def queue(message: NatsMessage) -> None:
+        await batcher.put(Consumed(message, handling))
+
+    return queue
+
+
+def document(broker: NatsBroker) -> None:
+    """Describe the dispatcher's two consumers on `broker`, for the AsyncAPI document.
+
+    The dispatcher consumes through `PullConsumer`, not FastStream, so these
+    subscribers only describe the channels. `broker` must never be started.
+    """
+    for channel in (DIRECTIVES, LEADS):
+        durable_subscriber(
+            broker,
+            subject=channel.subject,
+            stream=subjects.INBOUND_STREAM,
+            durable=channel.durable,
+            title=channel.title,
+            description=channel.description,
+        )(_described_only)
+
+
+async def _described_only(message: NatsMessage) -> None:
+    raise RuntimeError(
+        f"the subscriber of {message.raw_message.subject} only describes a channel; "
+        "the dispatcher consumes it with dispatcher.pulling.PullConsumer"
     )
-    async def on_directive(message: NatsMessage) -> None:
-        await batcher.put(Consumed(message, directives))
-
-    @durable_subscriber(
-        broker,
-        subject=subjects.LEAD_ANY,
-        stream=subjects.INBOUND_STREAM,
-        durable=subjects.LEAD_CONSUMER,
-        title="leads",
-        pull_batch=max_batch,
-        description="Risk leads from monitoring hooks, de-duplicated per source.",
-    )
-    async def on_lead(message: NatsMessage) -> None:
-        await batcher.put(Consumed(message, leads))
-
-    return batcher

@@ -3,7 +3,8 @@
 import logging
 
 from dispatcher.batching import Batcher
-from dispatcher.consumers import Consumed, DispatchContext, register
+from dispatcher.consumers import Consumed, DispatchContext, intake
+from dispatcher.pulling import PullConsumer
 from griddispatch import subjects
 from griddispatch.clock import Clock
 from griddispatch.nats_connection import build_broker, connected_server
@@ -33,6 +34,7 @@ class DispatcherService:
         self._clock = clock
         self._max_batch = max_batch
         self._batcher: Batcher[Consumed] | None = None
+        self._consumers: list[PullConsumer] = []
         self.broker = build_broker(nats_url, "griddispatch-dispatcher")
 
     async def start(self) -> None:
@@ -49,13 +51,13 @@ class DispatcherService:
             await ensure_consumer(
                 js, stream=subjects.INBOUND_STREAM, durable=durable, filter_subject=subject
             )
-        self._batcher = register(
-            self.broker,
+        self._batcher, self._consumers = intake(
             DispatchContext(db=self._db, js=js, escalation=self._escalation, clock=self._clock),
             max_batch=self._max_batch,
         )
         self._batcher.start()
-        await self.broker.start()
+        for consumer in self._consumers:
+            await consumer.start()
         log.info("dispatcher started max_batch=%d", self._max_batch)
 
     async def stop(self) -> None:
@@ -63,8 +65,9 @@ class DispatcherService:
 
         Messages fetched but not stored in time are redelivered to the next consumer.
         """
-        for subscriber in self.broker.subscribers:
-            await subscriber.stop()
+        for consumer in self._consumers:
+            await consumer.stop()
+        self._consumers = []
         if self._batcher is not None:
             await self._batcher.stop()
         await self.broker.stop()

@@ -1,7 +1,8 @@
-"""The AsyncAPI document of the NATS side, built by FastStream from the real subscribers.
+"""The AsyncAPI document of the NATS side, built by FastStream from the subscribers.
 
-The dispatcher's and the bot's `register` functions attach their subscribers
-to a broker that is never connected, and documentation-only publishers add
+The bot's `register` functions attach its real subscribers, and
+`dispatcher.consumers.document` describes the dispatcher's two consumers,
+to a broker that is never connected. Documentation-only publishers add
 the subjects griddispatch publishes, with their pydantic message models. The
 subscribers take the raw NatsMessage, so FastStream cannot see their payload:
 their payloads are pointed at the model of the same subject afterwards.
@@ -13,8 +14,8 @@ from typing import Any
 from faststream.nats import NatsBroker
 from faststream.specification.asyncapi import AsyncAPI
 
+from dispatcher import consumers
 from dispatcher.api.context import ApiContext
-from dispatcher.consumers import DispatchContext, register
 from griddispatch import subjects
 from griddispatch.messages import (
     DeadLetter,
@@ -87,12 +88,7 @@ async def _register_subscribers(broker: NatsBroker, context: ApiContext) -> None
     from bots import delivery, updates  # noqa: PLC0415
     from bots.app import create_bot, create_dispatcher  # noqa: PLC0415
 
-    register(
-        broker,
-        DispatchContext(
-            db=context.db, js=context.js, escalation=context.escalation, clock=context.clock
-        ),
-    )
+    consumers.document(broker)
     bot = create_bot(LOCAL_BOT_TOKEN, UNUSED_BOT_API)
     try:
         delivery.register(

@@ -1,0 +1,114 @@
+"""Fetching from a durable JetStream pull consumer in batches, straight into a batcher.
+
+A FastStream subscriber starts a task for each fetched message and runs it
+through its middlewares, parser and dependency injection before calling
+the handler. The dispatcher's handler only queues the message for a
+`dispatcher.batching.Batcher`, so that work bought nothing: it took about
+a sixth of the dispatcher's py-spy samples at 1,000 leads a second.
+`PullConsumer` fetches with nats-py and wraps each message in the
+`NatsMessage` the settling code takes, with none of those steps.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from faststream.nats import NatsMessage
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from griddispatch.background import BackgroundLoop
+
+log = logging.getLogger(__name__)
+
+FETCH_TIMEOUT_S = 1.0
+RETRY_AFTER_S = 1.0
+
+
+def wrap(raw: Msg) -> NatsMessage:
+    """Return the NatsMessage of a fetched message, as FastStream would have passed it."""
+    # A delivery's reply subject is unique, so it serves as the correlation id and
+    # spares FastStream's default, a fresh UUID for each message.
+    return NatsMessage(
+        raw_message=raw,
+        body=raw.data,
+        headers=raw.headers or {},
+        reply_to=raw.reply,
+        correlation_id=raw.reply,
+    )
+
+
+class PullConsumer:
+    """Fetches up to `max_batch` messages a time from one durable and hands each to `deliver`.
+
+    The consumer must exist already (`griddispatch.streams.ensure_consumer`).
+    `deliver` settles nothing itself: the component it passes the message
+    to acks or naks it later. Messages fetched but never settled are redelivered
+    once JetStream's ack wait runs out.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str,
+        durable: str,
+        max_batch: int,
+        deliver: Callable[[NatsMessage], Awaitable[None]],
+        fetch_timeout_s: float = FETCH_TIMEOUT_S,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"batch size {max_batch} must be 1 or more")
+        self._js = js
+        self._stream = stream
+        self._durable = durable
+        self._max_batch = max_batch
+        self._deliver = deliver
+        self._fetch_timeout_s = fetch_timeout_s
+        self._subscription: JetStreamContext.PullSubscription | None = None
+        self._loop = BackgroundLoop(f"pull-{durable}", self._run)
+
+    async def start(self) -> None:
+        """Bind to the durable and start fetching."""
+        self._subscription = await self._js.pull_subscribe_bind(
+            durable=self._durable, stream=self._stream
+        )
+        self._loop.start()
+        log.info(
+            "pull consumer started stream=%s durable=%s max_batch=%d",
+            self._stream,
+            self._durable,
+            self._max_batch,
+        )
+
+    async def stop(self) -> None:
+        """Finish the fetch under way, hand its messages on, then unsubscribe."""
+        await self._loop.stop()
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+
+    async def _run(self) -> None:
+        while not self._loop.stopping:
+            messages = await self._fetch()
+
+            for raw in messages:
+                await self._deliver(wrap(raw))
+
+    async def _fetch(self) -> list[Msg]:
+        """Return the next messages, or none when none came within the fetch timeout."""
+        assert self._subscription is not None
+        try:
+            return await self._subscription.fetch(self._max_batch, timeout=self._fetch_timeout_s)
+        except TimeoutError:
+            # Also nats-py's own TimeoutError, which subclasses it.
+            return []
+        except Exception as exc:
+            log.warning(
+                "fetch failed durable=%s error=%r; retrying in %.0f s",
+                self._durable,
+                exc,
+                RETRY_AFTER_S,
+            )
+            await asyncio.sleep(RETRY_AFTER_S)
+            return []
