@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.geo import to_wgs84
@@ -37,7 +37,6 @@ from storage.leads.matching import normalize_code
 from storage.leads.models import Lead
 from storage.leads.routing import ROUTED_BY_SUBJECT, Route
 from storage.leads.service import dedup_key_of, lead_task, log_accepted, new_lead
-from storage.outbox.service import enqueue_rows
 from storage.registry.models import Inspector, Subject
 from storage.tasks.models import Task
 from storage.tasks.service import SYSTEM, create_tasks, notification_row, record_events
@@ -84,8 +83,7 @@ async def accept_leads_in(
 
     No two of `messages` may share a (source, dedup key).
     """
-    named = await _subjects_named(session, messages)
-    inspectors = await _inspectors_of(session, [match.subject for match in named.values()])
+    named, inspectors = await _subjects_named(session, messages)
     seen = await _keys_seen(session, messages)
     owners = await _open_tasks(session, messages, named)
 
@@ -103,8 +101,13 @@ async def accept_leads_in(
     return batch.outcomes
 
 
-async def _subjects_named(session: AsyncSession, messages: list[LeadMessage]) -> dict[int, _Named]:
-    """Return, by message index, the subject each lead names by credit code or, lacking one, id."""
+async def _subjects_named(
+    session: AsyncSession, messages: list[LeadMessage]
+) -> tuple[dict[int, _Named], dict[int, Inspector]]:
+    """Return the subject each lead names, by message index, and their inspectors, by id.
+
+    A lead names its subject by credit code or, lacking one, by id.
+    """
     codes = {
         index: normalize_code(message.subject.credit_code)
         for index, message in enumerate(messages)
@@ -116,18 +119,22 @@ async def _subjects_named(session: AsyncSession, messages: list[LeadMessage]) ->
         if message.subject is not None and not message.subject.credit_code and message.subject.id
     }
 
+    inspectors: dict[int, Inspector] = {}
     by_code: dict[str, Subject] = {}
     if codes:
-        rows = await session.scalars(
-            select(Subject).where(Subject.credit_code.in_(in_values(set(codes.values()))))
-        )
-        by_code = {subject.credit_code: subject for subject in rows if subject.credit_code}
+        condition = Subject.credit_code.in_(in_values(set(codes.values())))
+        for subject, inspector in await _with_inspectors(session, condition):
+            if subject.credit_code:
+                by_code[subject.credit_code] = subject
+            if inspector is not None:
+                inspectors[inspector.id] = inspector
     by_id: dict[int, Subject] = {}
     if ids:
-        rows = await session.scalars(
-            select(Subject).where(Subject.id.in_(in_values(set(ids.values()))))
-        )
-        by_id = {subject.id: subject for subject in rows}
+        condition = Subject.id.in_(in_values(set(ids.values())))
+        for subject, inspector in await _with_inspectors(session, condition):
+            by_id[subject.id] = subject
+            if inspector is not None:
+                inspectors[inspector.id] = inspector
 
     named = {
         index: _Named(by_code[code], "credit_code")
@@ -139,20 +146,19 @@ async def _subjects_named(session: AsyncSession, messages: list[LeadMessage]) ->
         for index, subject_id in ids.items()
         if subject_id in by_id
     )
-    return named
+    return named, inspectors
 
 
-async def _inspectors_of(session: AsyncSession, subjects: list[Subject]) -> dict[int, Inspector]:
-    """Return the inspectors bound to `subjects`, by id."""
-    inspector_ids = {
-        subject.inspector_id for subject in subjects if subject.inspector_id is not None
-    }
-    if not inspector_ids:
-        return {}
-    rows = await session.scalars(
-        select(Inspector).where(Inspector.id.in_(in_values(inspector_ids)))
+async def _with_inspectors(
+    session: AsyncSession, condition: ColumnElement[bool]
+) -> list[tuple[Subject, Inspector | None]]:
+    """Return the subjects that meet `condition`, each with its bound inspector, in one query."""
+    rows = await session.execute(
+        select(Subject, Inspector)
+        .outerjoin(Inspector, Inspector.id == Subject.inspector_id)
+        .where(condition)
     )
-    return {inspector.id: inspector for inspector in rows}
+    return [(subject, inspector) for subject, inspector in rows]
 
 
 async def _keys_seen(session: AsyncSession, messages: list[LeadMessage]) -> set[tuple[str, str]]:
@@ -311,7 +317,6 @@ async def _fold(session: AsyncSession, batch: _Batch) -> None:
         (owner.task, fold_detail(lead, count))
         for lead, owner, count in zip(leads, owned, counts, strict=True)
     ]
-    await record_events(session, entries, kind="lead_folded", actor=SYSTEM, now=now)
     # One update per task, built after every fold of the batch, so a burst
     # of leads about one subject edits the inspector's card once.
     updated = {owner.task.id: owner.task for owner in owned}
@@ -321,7 +326,9 @@ async def _fold(session: AsyncSession, batch: _Batch) -> None:
         )
         for task in updated.values()
     ]
-    await enqueue_rows(session, notifications)
+    await record_events(
+        session, entries, kind="lead_folded", actor=SYSTEM, now=now, queued_after=notifications
+    )
 
     for index, lead, owner, count in zip(folding, leads, owned, counts, strict=True):
         log_folded(lead, owner.task, owner.primary, count)

@@ -6,6 +6,7 @@ causes in the caller's transaction, so they commit or roll back together.
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -72,21 +73,23 @@ async def record_events(
     kind: str,
     actor: Actor,
     now: datetime,
+    queued_after: Sequence[dict[str, Any]] = (),
 ) -> list[int]:
     """Append one trail entry of `kind` per (task, detail) and queue their event messages.
 
-    Return the entries' ids. The entries go out as one INSERT, and their
-    event messages, which need those ids, as a second.
+    Return the entries' ids. The entries go out as one INSERT. Their event
+    messages, which need those ids, and then the outbox rows `queued_after`
+    go out as a second, so a caller's notifications cost no INSERT of their own.
     """
     rows = [
         event_row(task, kind=kind, actor=actor, now=now, detail=detail) for task, detail in entries
     ]
     event_ids = await insert_rows(session, TaskEvent, rows, with_ids=True)
 
-    await enqueue_rows(
-        session,
-        [event_message_row(event_id, row) for event_id, row in zip(event_ids, rows, strict=True)],
-    )
+    messages = [
+        event_message_row(event_id, row) for event_id, row in zip(event_ids, rows, strict=True)
+    ]
+    await enqueue_rows(session, [*messages, *queued_after])
     return event_ids
 
 
@@ -235,15 +238,15 @@ async def create_tasks(
         (task, _created_detail(task, spec, provisional=provisional))
         for (task, provisional), spec in zip(built, specs, strict=True)
     ]
-    await record_events(session, entries, kind="created", actor=SYSTEM, now=now)
-
     notifications = [
         notification_row(
             task, inspector_id=spec.inspector_id, kind=NotificationKind.TASK_ASSIGNED, now=now
         )
         for task, spec in zip(tasks, specs, strict=True)
     ]
-    await enqueue_rows(session, notifications)
+    await record_events(
+        session, entries, kind="created", actor=SYSTEM, now=now, queued_after=notifications
+    )
 
     for (task, provisional), spec in zip(built, specs, strict=True):
         log.info(
