@@ -5,11 +5,11 @@ ones are acked, invalid ones and those naming unknown targets are
 dead-lettered, and database failures are retried with a delay.
 
 Each consumer (`dispatcher.pulling.PullConsumer`) passes its messages to a
-`dispatcher.batching.Batcher`. A batch
-of several is stored in one transaction by `storage.intake.accept_batch`
-and acked after the commit. If storing fails, the transaction is rolled
-back and the batch is handled again one message at a time, so that only
-the failing message is retried or dead-lettered.
+`dispatcher.batching.Batcher`. A batch of several is stored in one
+transaction by `storage.intake.accept_batch` and acked after the commit.
+If storing fails, the transaction is rolled back and the batch is handled
+again one message at a time, so that only the failing message is retried
+or dead-lettered.
 """
 
 import json
