@@ -358,22 +358,28 @@ def _start_servers(
         return Path(args.profile_dir) / f"profile-{backend}{part}.txt" if args.profile else None
 
     freeze = ["--no-freeze"] if args.no_freeze else []
-    batch = ["--dispatch-batch", str(args.dispatch_batch), *freeze]
+    dispatcher_options = ["--dispatch-batch", str(args.dispatch_batch), *freeze]
     if not args.split:
         everything = [
             "--components",
             "dispatcher,worker,api",
             "--nats-port",
             str(nats_port),
-            *batch,
+            *dispatcher_options,
         ]
         return [_start_server(url, folder, api_port, profile(""), everything)]
     nats_url = f"nats://127.0.0.1:{nats_port}"
-    dispatcher_part = ["--components", "dispatcher", "--nats-port", str(nats_port), *batch]
+    dispatcher_part = [
+        "--components",
+        "dispatcher",
+        "--nats-port",
+        str(nats_port),
+        *dispatcher_options,
+    ]
     servers = [_start_server(url, folder, api_port, profile("-dispatcher"), dispatcher_part)]
     try:
         for number in range(2, args.dispatchers + 1):
-            part = ["--components", "dispatcher", "--nats-url", nats_url, *batch]
+            part = ["--components", "dispatcher", "--nats-url", nats_url, *dispatcher_options]
             servers.append(
                 _start_server(url, folder, api_port, profile(f"-dispatcher{number}"), part)
             )
@@ -480,7 +486,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-freeze",
         action="store_true",
-        help="leave the start-up objects to the garbage collector, as before gc.freeze was used",
+        help="do not freeze the start-up objects (gc.freeze), to compare with freezing them",
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--components", default="dispatcher,worker,api", help=argparse.SUPPRESS)

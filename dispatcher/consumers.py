@@ -255,7 +255,7 @@ def lead_handling(context: DispatchContext) -> Handling:
 
 @dataclass(frozen=True)
 class Channel:
-    """A subject the dispatcher consumes, its durable consumer, and its AsyncAPI title."""
+    """A subject the dispatcher consumes, its durable consumer, and its AsyncAPI description."""
 
     subject: str
     durable: str

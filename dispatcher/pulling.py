@@ -25,7 +25,7 @@ FETCH_TIMEOUT_S = 1.0
 RETRY_AFTER_S = 1.0
 
 
-def wrap(raw: Msg) -> NatsMessage:
+def _wrap(raw: Msg) -> NatsMessage:
     """Return the NatsMessage of a fetched message, as FastStream would have passed it."""
     # A delivery's reply subject is unique, so it serves as the correlation id and
     # spares FastStream's default, a fresh UUID for each message.
@@ -39,7 +39,7 @@ def wrap(raw: Msg) -> NatsMessage:
 
 
 class PullConsumer:
-    """Fetches up to `max_batch` messages a time from one durable and hands each to `deliver`.
+    """Fetches up to `max_batch` messages at a time from one durable and hands each to `deliver`.
 
     The consumer must exist already (`griddispatch.streams.ensure_consumer`).
     `deliver` settles nothing itself: the component it passes the message
@@ -93,7 +93,7 @@ class PullConsumer:
             messages = await self._fetch()
 
             for raw in messages:
-                await self._deliver(wrap(raw))
+                await self._deliver(_wrap(raw))
 
     async def _fetch(self) -> list[Msg]:
         """Return the next messages, or none when none came within the fetch timeout."""

@@ -119,23 +119,17 @@ async def _subjects_named(
         if message.subject is not None and not message.subject.credit_code and message.subject.id
     }
 
-    inspectors: dict[int, Inspector] = {}
-    by_code: dict[str, Subject] = {}
+    found: list[tuple[Subject, Inspector | None]] = []
     if codes:
-        condition = Subject.credit_code.in_(in_values(set(codes.values())))
-        for subject, inspector in await _with_inspectors(session, condition):
-            if subject.credit_code:
-                by_code[subject.credit_code] = subject
-            if inspector is not None:
-                inspectors[inspector.id] = inspector
-    by_id: dict[int, Subject] = {}
+        found += await _with_inspectors(
+            session, Subject.credit_code.in_(in_values(set(codes.values())))
+        )
     if ids:
-        condition = Subject.id.in_(in_values(set(ids.values())))
-        for subject, inspector in await _with_inspectors(session, condition):
-            by_id[subject.id] = subject
-            if inspector is not None:
-                inspectors[inspector.id] = inspector
+        found += await _with_inspectors(session, Subject.id.in_(in_values(set(ids.values()))))
 
+    by_code = {subject.credit_code: subject for subject, _ in found if subject.credit_code}
+    by_id = {subject.id: subject for subject, _ in found}
+    inspectors = {inspector.id: inspector for _, inspector in found if inspector is not None}
     named = {
         index: _Named(by_code[code], "credit_code")
         for index, code in codes.items()

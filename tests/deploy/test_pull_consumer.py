@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import nats
 import pytest
@@ -75,6 +76,17 @@ class Receiver:
         return [message.body for message in self.messages]
 
 
+@asynccontextmanager
+async def _running(js: JetStreamContext, receiver: Receiver) -> AsyncIterator[PullConsumer]:
+    """Run a consumer that hands its messages to `receiver` until the block ends."""
+    consumer = _consumer(js, receiver)
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
 def _consumer(js: JetStreamContext, receiver: Receiver, max_batch: int = 7) -> PullConsumer:
     return PullConsumer(
         js,
@@ -89,13 +101,9 @@ def _consumer(js: JetStreamContext, receiver: Receiver, max_batch: int = 7) -> P
 async def test_backlog_handed_on_in_order(js: JetStreamContext) -> None:
     await _publish(js, 30)
     receiver = Receiver()
-    consumer = _consumer(js, receiver)
 
-    await consumer.start()
-    try:
+    async with _running(js, receiver):
         await receiver.wait_for(30)
-    finally:
-        await consumer.stop()
 
     assert receiver.bodies() == [str(number).encode() for number in range(30)]
     first = receiver.messages[0]
@@ -107,24 +115,20 @@ async def test_backlog_handed_on_in_order(js: JetStreamContext) -> None:
 
 async def test_message_published_later_arrives(js: JetStreamContext) -> None:
     receiver = Receiver()
-    consumer = _consumer(js, receiver)
-    await consumer.start()
-    try:
-        # Idle fetches time out first; the loop must go on fetching.
+
+    async with _running(js, receiver):
+        # Idle fetches time out first, and the loop must go on fetching.
         await asyncio.sleep(0.5)
         await _publish(js, 1)
         await receiver.wait_for(1)
-    finally:
-        await consumer.stop()
 
     assert receiver.bodies() == [b"0"]
 
 
 async def test_no_fetch_after_stop(js: JetStreamContext) -> None:
     receiver = Receiver()
-    consumer = _consumer(js, receiver)
-    await consumer.start()
-    await consumer.stop()
+    async with _running(js, receiver):
+        pass
 
     await _publish(js, 3)
     await asyncio.sleep(0.5)
@@ -137,20 +141,12 @@ async def test_no_fetch_after_stop(js: JetStreamContext) -> None:
 async def test_unsettled_message_redelivered(js: JetStreamContext) -> None:
     await _publish(js, 2)
     holder = Receiver(ack=False)
-    first = _consumer(js, holder)
-    await first.start()
-    try:
+    async with _running(js, holder):
         await holder.wait_for(2)
-    finally:
-        await first.stop()
 
     receiver = Receiver()
-    second = _consumer(js, receiver)
-    await second.start()
-    try:
+    async with _running(js, receiver):
         await receiver.wait_for(2, timeout_s=ACK_WAIT_S + 10)
-    finally:
-        await second.stop()
 
     assert receiver.bodies() == [b"0", b"1"]
     assert [message.raw_message.metadata.num_delivered for message in receiver.messages] == [2, 2]
@@ -161,9 +157,7 @@ async def test_fetch_error_logged_and_retried(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="dispatcher.pulling")
     receiver = Receiver()
-    consumer = _consumer(js, receiver)
-    await consumer.start()
-    try:
+    async with _running(js, receiver):
         await js.delete_consumer(STREAM, DURABLE)
         await _publish(js, 1)
 
@@ -174,8 +168,6 @@ async def test_fetch_error_logged_and_retried(
 
         await _add_durable(js)
         await receiver.wait_for(1)
-    finally:
-        await consumer.stop()
 
     assert receiver.bodies() == [b"0"]
 

@@ -12,7 +12,7 @@ class _Cycle:
 
 def test_freeze_exempts_live_objects_and_collects_garbage_first() -> None:
     gc.unfreeze()
-    kept = _Cycle()
+    alive = _Cycle()
     _Cycle()  # garbage in a cycle: only the collector frees it
     try:
         frozen = freeze_start_up_objects()
@@ -24,4 +24,4 @@ def test_freeze_exempts_live_objects_and_collects_garbage_first() -> None:
     finally:
         gc.unfreeze()
     # Back in them, only the live one is left: the garbage was collected before the freeze.
-    assert [item for item in gc.get_objects() if isinstance(item, _Cycle)] == [kept]
+    assert [item for item in gc.get_objects() if isinstance(item, _Cycle)] == [alive]
