@@ -32,7 +32,14 @@ from griddispatch.messages import LeadMessage, NotificationKind
 from storage.bulk import assign_ids, in_values
 from storage.directives.service import Accepted
 from storage.escalation.policy import Escalation
-from storage.leads.folding import FOLDED, fold_detail, folded_body, log_folded, mark_folded
+from storage.leads.folding import (
+    FOLDED,
+    fold_detail,
+    folded_body,
+    lock_source_subjects,
+    log_folded,
+    mark_folded,
+)
 from storage.leads.matching import normalize_code
 from storage.leads.models import Lead
 from storage.leads.routing import ROUTED_BY_SUBJECT, Route
@@ -178,11 +185,13 @@ async def _open_tasks(
     every lead a busy source ever sent, as it did while its statistics
     still described a small table.
 
-    As in `open_task_about`, the chosen tasks are locked on PostgreSQL until the commit.
+    As in `open_task_about`, the pairs and the chosen tasks are locked on
+    PostgreSQL until the commit.
     """
     pairs = {(messages[index].source, match.subject.id) for index, match in named.items()}
     if not pairs:
         return {}
+    await lock_source_subjects(session, pairs)
     subject_ids = {subject_id for _, subject_id in pairs}
     open_tasks = (
         await session.execute(

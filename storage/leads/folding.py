@@ -7,13 +7,22 @@ inspector has submitted a result, or the task was closed or cancelled, a
 new lead opens a new task. The task stays the one the first lead opened.
 The folded lead is stored with `folded_into_id`, counted on the first lead
 and written to the trail.
+
+On PostgreSQL, dispatcher replicas store leads in concurrent transactions.
+Two of them taking the first two leads about a subject from one source would
+each find no open task and each open one. So a transaction first takes a
+lock on each (source, subject) it looks up (`lock_source_subjects`), held
+until it commits; the second then finds the first one's task and folds into
+it. SQLite needs no lock: it runs one write transaction at a time.
 """
 
+import hashlib
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from griddispatch.messages import NotificationKind
@@ -37,13 +46,41 @@ def compose_body(text: str, address: str | None) -> str:
     return "\n".join(parts)
 
 
+_LOCK_STATEMENT = text(
+    "SELECT pg_advisory_xact_lock(key) FROM unnest(CAST(:keys AS bigint[])) AS key"
+)
+
+
+async def lock_source_subjects(session: AsyncSession, pairs: Iterable[tuple[str, int]]) -> None:
+    """On PostgreSQL, lock each (source, subject id) of `pairs` until the transaction ends.
+
+    Call it before looking up the open tasks of those pairs. One call takes
+    its locks in ascending order of their keys, so two batches that share
+    several pairs do not deadlock on them. Should later calls in two
+    transactions still wait for each other, PostgreSQL fails one of them as
+    a deadlock, and the dispatcher stores that batch again one message at a time.
+    """
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        return
+    keys = sorted({_lock_key(source, subject_id) for source, subject_id in pairs})
+    if keys:
+        await session.execute(_LOCK_STATEMENT, {"keys": keys})
+
+
+def _lock_key(source: str, subject_id: int) -> int:
+    """Return the signed 64-bit advisory lock key of a (source, subject id)."""
+    name = f"griddispatch.fold\x00{source}\x00{subject_id}"
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 async def open_task_about(
     session: AsyncSession, source: str, subject_id: int
 ) -> tuple[Task, Lead] | None:
     """Return the newest open task that a lead of `source` opened about the subject,
-    with that lead; None when there is none."""
-    # NOTE: on PostgreSQL, two dispatchers that take the first two leads about a subject at
-    # the same moment each see no open task, so each opens one; SQLite serialises them.
+    with that lead; None when there is none. Locks the pair first, as
+    `lock_source_subjects` does."""
+    await lock_source_subjects(session, [(source, subject_id)])
     row = (
         await session.execute(
             select(Task, Lead)

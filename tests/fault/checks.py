@@ -2,7 +2,8 @@
 
 - every accepted directive and lead is stored, and is a task (a lead may be
   folded into the open task of an earlier lead about the same subject);
-- no directive, lead or task is stored twice;
+- no directive, lead or task is stored twice, and no subject has two open
+  tasks opened by leads of one source;
 - every notification that sends a message reached the local Bot API server,
   with duplicates counted;
 - every escalation step due by the end fired exactly once, counted from the trail.
@@ -26,6 +27,7 @@ from storage.directives.models import Directive
 from storage.leads.models import Lead
 from storage.outbox.models import OutboxMessage
 from storage.tasks.models import Task, TaskEvent
+from storage.tasks.states import OPEN_STATE_VALUES
 from storage.telegram.models import Delivery
 from tests.fault.traffic import LEAD_SOURCE, SentLog
 
@@ -54,6 +56,7 @@ class Counts:
     messages_stored_twice: int = 0
     records_without_task: int = 0
     tasks_twice: int = 0
+    open_tasks_twice: int = 0
     notifications: int = 0
     unpublished_outbox: int = 0
     delivered: int = 0
@@ -76,6 +79,7 @@ class Counts:
             "messages stored twice": self.messages_stored_twice,
             "directives or leads without a task": self.records_without_task,
             "tasks created twice": self.tasks_twice,
+            "second open tasks about one subject": self.open_tasks_twice,
             "outbox rows never published": self.unpublished_outbox,
             "notifications without a delivery record": self.missing_deliveries,
             "notifications not delivered": self.not_delivered,
@@ -126,9 +130,12 @@ async def count_leads(db: Database, run_id: str, sent: SentLog, counts: Counts) 
                 )
             )
         ).all()
-        per_lead = Counter(
-            (await session.scalars(select(Task.lead_id).where(Task.lead_id.is_not(None)))).all()
-        )
+        lead_tasks = (
+            await session.execute(
+                select(Task.lead_id, Task.subject_id, Task.state).where(Task.lead_id.is_not(None))
+            )
+        ).all()
+    per_lead = Counter(task.lead_id for task in lead_tasks)
     stored = Counter(row.message_id for row in rows)
     counts.leads_stored = len(stored)
     counts.missing_messages += len(set(sent.leads) - set(stored))
@@ -140,6 +147,16 @@ async def count_leads(db: Database, run_id: str, sent: SentLog, counts: Counts) 
     counts.records_without_task += sum(1 for row in folded if per_lead[row.folded_into_id] == 0)
     counts.tasks_twice += sum(per_lead[lead_id] - 1 for lead_id in owners if per_lead[lead_id] > 1)
     counts.tasks += sum(per_lead[lead_id] for lead_id in owners)
+
+    # Every lead of the run has one source, so a subject's open tasks from
+    # those leads beyond the first should have been folds.
+    owned = set(owners)
+    open_per_subject = Counter(
+        task.subject_id
+        for task in lead_tasks
+        if task.lead_id in owned and task.subject_id is not None and task.state in OPEN_STATE_VALUES
+    )
+    counts.open_tasks_twice += sum(n - 1 for n in open_per_subject.values() if n > 1)
 
 
 async def count_notifications(db: Database, control: LocalBotApiControl, counts: Counts) -> None:

@@ -15,7 +15,7 @@ def report_lines(report: FaultReport) -> list[str]:
         f"tasks                  {c.tasks}",
         f"lost or doubled        messages missing {c.missing_messages}, stored twice "
         f"{c.messages_stored_twice}, without task {c.records_without_task}, "
-        f"tasks twice {c.tasks_twice}",
+        f"tasks twice {c.tasks_twice}, second open tasks about a subject {c.open_tasks_twice}",
         f"notifications          {c.notifications}, delivered {c.delivered}, "
         f"Bot API sends {c.bot_api_sends}",
         f"notification problems  unpublished {c.unpublished_outbox}, undelivered "
