@@ -355,7 +355,11 @@ def _start_servers(
     nats_port = free_port()
 
     def profile(part: str) -> Path | None:
-        return Path(args.profile_dir) / f"profile-{backend}{part}.txt" if args.profile else None
+        if not args.profile:
+            return None
+        folder = Path(args.profile_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"profile-{backend}{part}.txt"
 
     freeze = ["--no-freeze"] if args.no_freeze else []
     dispatcher_options = ["--dispatch-batch", str(args.dispatch_batch), *freeze]
