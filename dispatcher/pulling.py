@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_S = 1.0
 RETRY_AFTER_S = 1.0
+# While fetches keep failing, one in this many is logged as a warning and the
+# others at debug level: once a minute with the default retry delay.
+WARN_EVERY_FAILURES = 60
 
 
 def _wrap(raw: Msg) -> NatsMessage:
@@ -56,6 +59,7 @@ class PullConsumer:
         max_batch: int,
         deliver: Callable[[NatsMessage], Awaitable[None]],
         fetch_timeout_s: float = FETCH_TIMEOUT_S,
+        retry_after_s: float = RETRY_AFTER_S,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"batch size {max_batch} must be 1 or more")
@@ -65,6 +69,8 @@ class PullConsumer:
         self._max_batch = max_batch
         self._deliver = deliver
         self._fetch_timeout_s = fetch_timeout_s
+        self._retry_after_s = retry_after_s
+        self._failures = 0
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._loop = BackgroundLoop(f"pull-{durable}", self._run)
 
@@ -99,16 +105,39 @@ class PullConsumer:
         """Return the next messages, or none when none came within the fetch timeout."""
         assert self._subscription is not None
         try:
-            return await self._subscription.fetch(self._max_batch, timeout=self._fetch_timeout_s)
+            messages = await self._subscription.fetch(
+                self._max_batch, timeout=self._fetch_timeout_s
+            )
         except TimeoutError:
             # Also nats-py's own TimeoutError, which subclasses it.
-            return []
+            messages = []
         except Exception as exc:
-            log.warning(
-                "fetch failed durable=%s error=%r; retrying in %.0f s",
-                self._durable,
-                exc,
-                RETRY_AFTER_S,
-            )
-            await asyncio.sleep(RETRY_AFTER_S)
+            await self._retry_later(exc)
             return []
+
+        self._recovered()
+        return messages
+
+    async def _retry_later(self, error: Exception) -> None:
+        """Log a failed fetch, as a warning once every WARN_EVERY_FAILURES failures, then wait."""
+        self._failures += 1
+        level = logging.WARNING if self._failures % WARN_EVERY_FAILURES == 1 else logging.DEBUG
+        log.log(
+            level,
+            "fetch failed durable=%s failures=%d error=%r; retrying in %.1f s",
+            self._durable,
+            self._failures,
+            error,
+            self._retry_after_s,
+        )
+        await asyncio.sleep(self._retry_after_s)
+
+    def _recovered(self) -> None:
+        """Log the end of a run of failed fetches, if there was one."""
+        if self._failures:
+            log.info(
+                "fetch recovered durable=%s after %d failed fetches",
+                self._durable,
+                self._failures,
+            )
+            self._failures = 0

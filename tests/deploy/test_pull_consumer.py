@@ -95,6 +95,7 @@ def _consumer(js: JetStreamContext, receiver: Receiver, max_batch: int = 7) -> P
         max_batch=max_batch,
         deliver=receiver.deliver,
         fetch_timeout_s=0.2,
+        retry_after_s=0.05,
     )
 
 
@@ -155,21 +156,42 @@ async def test_unsettled_message_redelivered(js: JetStreamContext) -> None:
 async def test_fetch_error_logged_and_retried(
     js: JetStreamContext, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="dispatcher.pulling")
+    caplog.set_level(logging.DEBUG, logger="dispatcher.pulling")
     receiver = Receiver()
     async with _running(js, receiver):
         await js.delete_consumer(STREAM, DURABLE)
         await _publish(js, 1)
 
-        async def failure_logged() -> bool:
-            return "fetch failed durable=puller" in caplog.text
+        async def failures_logged() -> bool:
+            return len(_failed_fetches(caplog)) >= 3
 
-        await wait_for(failure_logged, "the failed fetch in the log")
+        await wait_for(failures_logged, "three failed fetches in the log")
 
         await _add_durable(js)
         await receiver.wait_for(1)
 
     assert receiver.bodies() == [b"0"]
+    failed = _failed_fetches(caplog)
+    assert [record.levelno for record in failed[:3]] == [
+        logging.WARNING,
+        logging.DEBUG,
+        logging.DEBUG,
+    ]
+    assert "failures=1 " in failed[0].getMessage()
+    recovered = [
+        record for record in caplog.records if record.getMessage().startswith("fetch recovered")
+    ]
+    assert len(recovered) == 1
+    assert recovered[0].levelno == logging.INFO
+    assert f"after {len(failed)} failed fetches" in recovered[0].getMessage()
+
+
+def _failed_fetches(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        record
+        for record in caplog.records
+        if record.getMessage().startswith("fetch failed durable=puller")
+    ]
 
 
 def test_batch_below_one_rejected(js: JetStreamContext) -> None:
