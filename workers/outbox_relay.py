@@ -44,8 +44,8 @@ from griddispatch.background import BackgroundLoop
 from griddispatch.clock import Clock
 from storage.db import Database
 from storage.escalation.lease import acquire_lease, release_lease
-from storage.outbox.models import OutboxMessage
 from storage.outbox.service import (
+    Pending,
     claim_unpublished,
     count_failure,
     fetch_unpublished,
@@ -134,7 +134,7 @@ class OutboxRelay:
             raise sent.error
         return len(sent.published)
 
-    async def _publish(self, messages: list[OutboxMessage]) -> "_Sent":
+    async def _publish(self, messages: list[Pending]) -> "_Sent":
         """Send `messages` in order without waiting in between, then collect the acks.
 
         The result names the rows JetStream acknowledged before the first
@@ -150,7 +150,7 @@ class OutboxRelay:
             return await _collect(messages, acks, sending_error=exc)
         return await _collect(messages, acks, sending_error=None)
 
-    async def _send(self, message: OutboxMessage) -> "asyncio.Future[PubAck]":
+    async def _send(self, message: Pending) -> "asyncio.Future[PubAck]":
         # Without a stall timeout the call does not yield, so the client writes the whole batch
         # at once. A default batch (200) is far below nats-py's default of 4,000 pending acks.
         return await self._js.publish_async(
@@ -201,33 +201,47 @@ class _Sent:
     """The outcome of a batch: the ids JetStream stored, in order, and the first failure."""
 
     published: list[int]
-    failed: OutboxMessage | None = None
+    failed: Pending | None = None
     error: NatsError | TimeoutError | None = None
 
 
 async def _collect(
-    messages: list[OutboxMessage],
+    messages: list[Pending],
     acks: list["asyncio.Future[PubAck]"],
     *,
     sending_error: NatsError | TimeoutError | None,
 ) -> _Sent:
-    """Wait for the acks of the rows sent, in order, until the first failure.
+    """Wait for the acks of the rows sent, then take them in order until the first failure.
 
     `sending_error` is the error that stopped the sending at row len(acks).
-    The acks not waited for are cancelled.
+    The acks after the first failure are cancelled.
     """
-    deadline = asyncio.get_running_loop().time() + PUBLISH_TIMEOUT_S
+    if acks:
+        await asyncio.wait(acks, timeout=PUBLISH_TIMEOUT_S)
     published: list[int] = []
     for position, (message, ack) in enumerate(zip(messages, acks, strict=False)):
-        try:
-            await asyncio.wait_for(ack, max(0.0, deadline - asyncio.get_running_loop().time()))
-        except (NatsError, TimeoutError) as exc:
-            _cancel(acks[position + 1 :])
-            return _Sent(published, failed=message, error=exc)
+        error = _ack_error(ack)
+        if error is not None:
+            _cancel(acks[position:])
+            return _Sent(published, failed=message, error=error)
         published.append(message.id)
     if sending_error is not None:
         return _Sent(published, failed=messages[len(acks)], error=sending_error)
     return _Sent(published)
+
+
+def _ack_error(ack: "asyncio.Future[PubAck]") -> NatsError | TimeoutError | None:
+    """Return why a publish was not acknowledged, or None if JetStream stored it."""
+    if not ack.done():
+        return TimeoutError(f"timed out after {PUBLISH_TIMEOUT_S:.0f} s waiting for the ack")
+    if ack.cancelled():
+        return NatsError("the publish was cancelled before JetStream acknowledged it")
+    error = ack.exception()
+    if error is None:
+        return None
+    if isinstance(error, NatsError | TimeoutError):
+        return error
+    raise error
 
 
 def _cancel(acks: list["asyncio.Future[PubAck]"]) -> None:
@@ -239,5 +253,5 @@ def _cancel(acks: list["asyncio.Future[PubAck]"]) -> None:
         ack.cancel()
 
 
-def _encode(message: OutboxMessage) -> bytes:
+def _encode(message: Pending) -> bytes:
     return json.dumps(message.payload, ensure_ascii=False).encode()

@@ -1,13 +1,14 @@
 """Writing to and draining the outbox."""
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.bulk import insert_rows
+from storage.bulk import in_values, insert_rows
 from storage.db import Database
 from storage.outbox.models import OutboxMessage
 
@@ -50,19 +51,38 @@ async def enqueue_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     await insert_rows(session, OutboxMessage, rows, with_ids=False)
 
 
-async def fetch_unpublished(db: Database, *, limit: int) -> list[OutboxMessage]:
+@dataclass(frozen=True)
+class Pending:
+    """An unpublished outbox message: what the relay publishes and the id it marks."""
+
+    id: int
+    subject: str
+    msg_id: str
+    payload: dict[str, Any]
+
+
+def _unpublished(limit: int) -> Select[tuple[int, str, str, dict[str, Any]]]:
+    """Select the columns of up to `limit` unpublished messages, oldest first.
+
+    The relay only reads them, so they come as plain rows, without the ORM's
+    identity map and change tracking.
+    """
+    return (
+        select(OutboxMessage.id, OutboxMessage.subject, OutboxMessage.msg_id, OutboxMessage.payload)
+        .where(OutboxMessage.published_at.is_(None))
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+
+
+async def fetch_unpublished(db: Database, *, limit: int) -> list[Pending]:
     """Return up to `limit` unpublished messages, oldest first."""
     async with db.reading() as session:
-        rows = await session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.published_at.is_(None))
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        )
-        return list(rows)
+        rows = await session.execute(_unpublished(limit))
+        return [Pending(*row) for row in rows]
 
 
-async def claim_unpublished(session: AsyncSession, *, limit: int) -> list[OutboxMessage]:
+async def claim_unpublished(session: AsyncSession, *, limit: int) -> list[Pending]:
     """Lock up to `limit` unpublished messages, oldest first, for the caller's transaction.
 
     PostgreSQL only: `FOR UPDATE SKIP LOCKED` passes over the rows another
@@ -70,21 +90,17 @@ async def claim_unpublished(session: AsyncSession, *, limit: int) -> list[Outbox
     The locks end with the transaction, and with the connection when the
     claiming process dies, so the rows of a dead relay become claimable again.
     """
-    rows = await session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.published_at.is_(None))
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(rows)
+    rows = await session.execute(_unpublished(limit).with_for_update(skip_locked=True))
+    return [Pending(*row) for row in rows]
 
 
 async def set_published(session: AsyncSession, ids: list[int], *, now: datetime) -> None:
     """Record, in the caller's transaction, that JetStream stored the messages with `ids`."""
     if ids:
         await session.execute(
-            update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(published_at=now)
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(in_values(ids)))
+            .values(published_at=now)
         )
 
 
