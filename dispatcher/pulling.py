@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_S = 1.0
 RETRY_AFTER_S = 1.0
-# While fetches keep failing, one in this many is logged as a warning and the
-# others at debug level: once a minute with the default retry delay.
+# While fetches keep failing, one failure in this many is logged as a warning and
+# the rest at debug level. With the default retry delay, that is one warning a minute.
 WARN_EVERY_FAILURES = 60
 
 

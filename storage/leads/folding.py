@@ -12,8 +12,9 @@ On PostgreSQL, dispatcher replicas store leads in concurrent transactions.
 Two of them taking the first two leads about a subject from one source would
 each find no open task and each open one. So a transaction first takes a
 lock on each (source, subject) it looks up (`lock_source_subjects`), held
-until it commits; the second then finds the first one's task and folds into
-it. SQLite needs no lock: it runs one write transaction at a time.
+until it commits. The second transaction then finds the first one's task and
+folds into it. SQLite needs no lock, because it runs one write transaction
+at a time.
 """
 
 import hashlib

@@ -3,7 +3,7 @@
 SQLite lets one write transaction run at a time, so the second lead always
 finds the task the first opened. PostgreSQL runs both transactions at once:
 the second must wait for the first to commit, then fold into its task
-instead of opening another. Each test holds the first transaction open
+instead of opening another. Each test keeps the first transaction open
 until the second is seen waiting for it, so the order is fixed, not left to
 timing.
 """
@@ -74,6 +74,12 @@ async def _store_and_hold(
     return accepted
 
 
+async def _store_alone(db: Database, store: Store, message: LeadMessage) -> Accepted:
+    """Store `message` in a transaction of its own."""
+    async with db.transaction() as session:
+        return await store(session, message)
+
+
 async def _lock_waiters(db: Database) -> int:
     async with db.reading() as session:
         count = await session.scalar(
@@ -107,14 +113,10 @@ async def _wait_for_lock_waiter(db: Database) -> None:
 async def test_concurrent_lead_folds_into_task(
     example_db: Database, first: Store, second: Store
 ) -> None:
-    stored, release, unused = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    stored, release = asyncio.Event(), asyncio.Event()
     holding = asyncio.create_task(_store_and_hold(example_db, first, _lead("k1"), stored, release))
     await stored.wait()
-    release_second = asyncio.Event()
-    release_second.set()
-    racing = asyncio.create_task(
-        _store_and_hold(example_db, second, _lead("k2"), unused, release_second)
-    )
+    racing = asyncio.create_task(_store_alone(example_db, second, _lead("k2")))
 
     try:
         await _wait_for_lock_waiter(example_db)
